@@ -1,0 +1,29 @@
+"""User-facing errors: every one of them is printed by the CLIs as a single line, never a traceback."""
+
+from __future__ import annotations
+
+
+class ProxylangError(Exception):
+    """Base of every error caused by the user's input (expression, file, option, data)."""
+
+
+class LocatedError(ProxylangError):
+    """An error at a place in an expression's source text (1-based line and column)."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None,
+                 source: str = "<expr>") -> None:
+        self.message, self.line, self.column, self.source = message, line, column, source
+        where = source if line is None else f"{source}:{line}:{column}"
+        super().__init__(f"{where}: {message}")
+
+
+class ProxySyntaxError(LocatedError):
+    """The text is not a well-formed proxy expression."""
+
+
+class ProxyTypeError(LocatedError):
+    """The expression is well formed but ill typed (e.g. a shape mismatch), caught before anything runs."""
+
+
+class DataError(ProxylangError):
+    """A benchmark or statistics file is missing, corrupt, or does not hold what was asked for."""

@@ -1,0 +1,98 @@
+"""Per-layer statistics of one untrained network: the only thing a proxy expression reads.
+
+This is the contract between the stages that *produce* statistics (``proxylang.bench`` for
+TransNAS-Bench-101, ``segsearch`` for FasterSeg) and the compiler that *consumes* them. Every tensor
+is stored already viewed as a 2-D matrix, so the shape rules of the language are the same for any
+network:
+
+===== ============================================ =====================================
+input  what it is                                    matrix view (rows, cols)
+===== ============================================ =====================================
+``W``  weight of a conv/linear layer                  ``(O, K)``: out channels x (in · kh · kw)
+``G``  gradient of the loss w.r.t. that weight        ``(O, K)``, paired with ``W`` by module
+``A``  output activation of that layer                ``(N, F)``: batch x (O · H · W)
+``R``  input of each ReLU-family module (NWOT codes)  ``(N, F_r)``: batch x features
+===== ============================================ =====================================
+
+``A``, ``G`` and ``W`` share one list of *conv sites* (one entry per ``nn.Conv2d``/``nn.Linear``, in
+module order); ``R`` has its own list of *ReLU sites*, because NWOT's kernel is taken at the
+nonlinearities, not at the convolutions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+CONV_INPUTS = ("A", "G", "W")
+RELU_INPUTS = ("R",)
+INPUTS = CONV_INPUTS + RELU_INPUTS
+
+
+@dataclass
+class NetStats:
+    """Statistics of one network at initialisation, one 2-D tensor per site (see module docstring)."""
+
+    A: list[torch.Tensor]
+    G: list[torch.Tensor]
+    W: list[torch.Tensor]
+    R: list[torch.Tensor] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not (len(self.A) == len(self.G) == len(self.W)):
+            raise ValueError(
+                f"A, G and W must have one entry per conv site, got {len(self.A)}, {len(self.G)}, {len(self.W)}"
+            )
+        for name in INPUTS:
+            for i, t in enumerate(getattr(self, name)):
+                if t.dim() != 2:
+                    raise ValueError(f"{name}[{i}] must be a 2-D matrix view, got shape {tuple(t.shape)}")
+        for i, (w, g) in enumerate(zip(self.W, self.G)):
+            if w.shape != g.shape:
+                raise ValueError(f"G[{i}] {tuple(g.shape)} does not match W[{i}] {tuple(w.shape)}")
+
+    @property
+    def batch_size(self) -> int:
+        """N, the shared row count of every A and R matrix."""
+        rows = {t.shape[0] for t in self.A + self.R}
+        if len(rows) > 1:
+            raise ValueError(f"activations disagree on the batch size: {sorted(rows)}")
+        return rows.pop() if rows else 0
+
+    def tensors(self, name: str) -> list[torch.Tensor]:
+        """The per-site matrices of input ``name`` (one of ``INPUTS``)."""
+        if name not in INPUTS:
+            raise KeyError(f"unknown statistic {name!r}; expected one of {', '.join(INPUTS)}")
+        return getattr(self, name)
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> NetStats:
+        """A copy on ``device`` (and ``dtype`` if given)."""
+
+        def move(ts: list[torch.Tensor]) -> list[torch.Tensor]:
+            return [t.to(device=device, dtype=dtype or t.dtype) for t in ts]
+
+        return NetStats(move(self.A), move(self.G), move(self.W), move(self.R), dict(self.meta))
+
+    def nbytes(self) -> int:
+        """Memory held by the tensors, to keep caches bounded."""
+        return sum(t.numel() * t.element_size() for name in INPUTS for t in self.tensors(name))
+
+    def save(self, path: str | Path) -> None:
+        """Write atomically (temporary file, then rename) so an interrupted run leaves no torn file."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save({"A": self.A, "G": self.G, "W": self.W, "R": self.R, "meta": self.meta}, tmp)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> NetStats:
+        """Read a file written by :meth:`save`; a torn or foreign file raises ``ValueError``."""
+        try:
+            d = torch.load(Path(path), map_location="cpu", weights_only=True)
+            return cls(d["A"], d["G"], d["W"], d.get("R", []), d.get("meta", {}))
+        except (OSError, RuntimeError, KeyError, TypeError, EOFError) as exc:
+            raise ValueError(f"{path}: not a readable statistics file ({exc})") from exc
