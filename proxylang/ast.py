@@ -1,0 +1,85 @@
+"""The untyped abstract syntax tree of a proxy expression.
+
+Nodes are frozen dataclasses, so structurally equal sub-trees are equal and hash alike: the compiler
+uses that to compute a shared sub-expression once, and the search uses it for de-duplication. ``let``
+bindings are inlined by the parser, so a tree never refers to a name. The source position of a node is
+kept for error messages but takes no part in equality.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+
+@dataclass(frozen=True)
+class Span:
+    """1-based line and column of a node's first character in its source text."""
+
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class Node:
+    """Base class of every expression node."""
+
+    span: Span | None = field(default=None, compare=False, hash=False, repr=False, kw_only=True)
+
+    @property
+    def children(self) -> tuple[Node, ...]:
+        return ()
+
+    def with_children(self, children: tuple[Node, ...]) -> Node:
+        """The same node over new children (leaves take none)."""
+        if children:
+            raise ValueError(f"{type(self).__name__} has no children")
+        return self
+
+
+@dataclass(frozen=True)
+class Input(Node):
+    """A per-layer statistic: ``A``, ``G``, ``W`` (conv sites) or ``R`` (ReLU sites)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Num(Node):
+    """A numeric literal, e.g. the exponent of ``pow(W, 2)`` or the ``1`` of ``1 - c``."""
+
+    value: float
+
+
+@dataclass(frozen=True)
+class Call(Node):
+    """A primitive applied to its arguments; infix operators parse to calls (``a + b`` is ``add(a, b)``)."""
+
+    op: str
+    args: tuple[Node, ...]
+
+    @property
+    def children(self) -> tuple[Node, ...]:
+        return self.args
+
+    def with_children(self, children: tuple[Node, ...]) -> Node:
+        return replace(self, args=tuple(children))
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """Every node of the tree, parents before children (pre-order)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(reversed(n.children))
+
+
+def size(node: Node) -> int:
+    """Number of nodes, counting a shared sub-tree once per occurrence."""
+    return sum(1 for _ in walk(node))
+
+
+def depth(node: Node) -> int:
+    """Length of the longest root-to-leaf path (a leaf has depth 1)."""
+    return 1 + max((depth(c) for c in node.children), default=0)
