@@ -1,0 +1,249 @@
+"""``proxylang evolve``: search a proxy for a TransNAS-Bench-101 space and report it honestly.
+
+A run directory (``--out``) holds ``run.json`` (the resolved settings), one sub-directory per strategy
+with its checkpoint and JSONL log, and the results: ``best.px``, ``summary.json``, ``search-curve.png``
+and ``proxy-vs-accuracy.png``. Fitness uses the train split only; the validation split picks between
+the searched proxy and its ensembles; the holdout split is touched once, for the final figures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import click
+import tomllib
+from tqdm import tqdm
+
+from proxylang.ast import Call, Node
+from proxylang.errors import ProxylangError
+from proxylang.evolve import STRATEGIES, Search, SearchConfig, SearchResult, config_from_mapping
+from proxylang.plots import plot_proxy_vs_accuracy, plot_search_curves
+from proxylang.search_data import DataConfig, ProxyFitness, Split, expression_operators, load_search_splits
+
+STRATEGY_CHOICES = (*STRATEGIES, "both")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything that decides a run's result; saved as ``run.json`` and checked again on ``--resume``."""
+
+    space: str
+    strategy: str = "evolution"
+    ensemble_with: tuple[str, ...] = ("nwot",)
+    data: DataConfig = field(default_factory=DataConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    def strategies(self) -> tuple[str, ...]:
+        return STRATEGIES if self.strategy == "both" else (self.strategy,)
+
+
+# Sized to finish on 2 CPU cores in well under 30 minutes, statistics extraction included.
+DEFAULT_SEARCH = SearchConfig(population=40, iterations=30, offspring=20, pool=20, top_k=8)
+DEFAULTS = {
+    "micro": RunSettings(space="micro", search=DEFAULT_SEARCH),
+    "macro": RunSettings(space="macro", search=DEFAULT_SEARCH),
+}
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise ProxylangError(f"{path}: cannot read config ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProxylangError(f"{path}: invalid TOML ({exc})") from None
+
+
+def resolve_settings(space: str, file_values: dict[str, Any], overrides: dict[str, Any]) -> RunSettings:
+    """Built-in defaults for the space, then the TOML file, then command-line options."""
+    values = dict(file_values)
+    data_values, search_values = values.pop("data", {}), values.pop("search", {})
+    if values.pop("space", space) != space:
+        raise ProxylangError(f"the config file is for another space than --space {space}")
+    base = DEFAULTS[space]
+    unknown = sorted(set(values) - {"strategy", "ensemble_with"})
+    if unknown:
+        raise ProxylangError(f"unknown config key(s): {', '.join(unknown)}")
+    strategy = overrides.pop("strategy", None) or values.get("strategy", base.strategy)
+    if strategy not in STRATEGY_CHOICES:
+        raise ProxylangError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGY_CHOICES)}")
+    try:
+        data = replace(base.data, **data_values)
+    except TypeError as exc:
+        raise ProxylangError(f"bad [data] table: {exc}") from None
+    search = config_from_mapping({**search_values, **overrides}, base.search)
+    return RunSettings(space=space, strategy=strategy, data=data, search=search,
+                       ensemble_with=tuple(values.get("ensemble_with", base.ensemble_with)))
+
+
+def settings_json(settings: RunSettings) -> dict[str, Any]:
+    return json.loads(json.dumps(asdict(settings)))
+
+
+def _claim_run_dir(out: Path, settings: RunSettings, resume: bool) -> None:
+    """A fresh run refuses to overwrite one; a resumed run must have the same settings."""
+    saved = out / "run.json"
+    if resume:
+        if not saved.exists():
+            raise ProxylangError(f"{out}: nothing to resume (no run.json)")
+        if json.loads(saved.read_text()) != settings_json(settings):
+            raise ProxylangError(f"{out}: --resume needs the same settings as the interrupted run")
+        return
+    if saved.exists():
+        raise ProxylangError(f"{out} already holds a run; pass --resume to continue it, or another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(settings_json(settings), indent=2) + "\n")
+
+
+def _progress_line(strategy: str, bar: tqdm) -> Callable[[dict[str, Any]], None]:
+    def show(record: dict[str, Any]) -> None:
+        bar.update(1)
+        bar.set_postfix_str(
+            f"best {record['best_train']:.3f} mean {record['mean_train']:.3f} val {record['best_val']:.3f} "
+            f"{record['evals_per_s']} ev/s rej {sum(record['rejections'].values())}", refresh=True)
+
+    return show
+
+
+def _run_strategy(strategy: str, settings: RunSettings, fitness: ProxyFitness, out: Path, resume: bool,
+                  workers: int, budget: int | None) -> SearchResult[Node]:
+    config = replace(settings.search, strategy=strategy)
+    if budget is not None:  # the random ablation gets exactly the evaluations evolution used
+        config = replace(config, iterations=10**9, max_evaluations=budget)
+    run_dir = out / strategy
+    resume = resume and (run_dir / "checkpoint.pkl").exists()
+    search = Search(expression_operators(), fitness, config, run_dir=run_dir, resume=resume, workers=workers)
+    total = None if budget is not None else config.iterations + 1
+    with tqdm(total=total, initial=search.state.generation, desc=strategy, unit="gen",
+              file=sys.stderr) as bar:
+        return search.run(on_generation=_progress_line(strategy, bar))
+
+
+def _library_proxy(name: str) -> Node:
+    from proxylang.library import load_proxy
+
+    return load_proxy(name)
+
+
+def _kendalls(fitness: ProxyFitness, node: Node, splits: dict[str, Split]) -> dict[str, float] | None:
+    """Kd of a proxy on every split, or ``None`` when it cannot be compiled or collapses on train."""
+    try:
+        proxy = fitness.compile(node)
+        kds = {name: fitness.kendall(proxy, split)[0] for name, split in splits.items()}
+    except ProxylangError:
+        return None
+    return None if math.isnan(kds["train"]) else kds
+
+
+def _round(kds: dict[str, float]) -> dict[str, float | None]:
+    return {k: (None if math.isnan(v) else round(v, 4)) for k, v in kds.items()}
+
+
+def run_evolve(settings: RunSettings, out: Path, data_dir: Path, cache: Path, workers: int = 1,
+               resume: bool = False) -> dict[str, Any]:
+    """The whole command: statistics, searches, ensembles, holdout report and figures; returns the summary."""
+    from proxylang import to_text
+
+    _claim_run_dir(out, settings, resume)
+    start = time.perf_counter()
+    splits, presample, reference = load_search_splits(settings.space, data_dir, settings.data, cache)
+    fitness = ProxyFitness(splits["train"], splits["val"], presample)
+    stats_seconds = time.perf_counter() - start
+
+    results: dict[str, SearchResult[Node]] = {}
+    for strategy in settings.strategies():
+        budget = results["evolution"].evaluations if strategy == "random" and results else None
+        results[strategy] = _run_strategy(strategy, settings, fitness, out, resume, workers, budget)
+
+    searched = results.get("evolution", next(iter(results.values()))).best.candidate
+    candidates: dict[str, Node] = {"searched": searched}
+    for partner in settings.ensemble_with:
+        candidates[f"ensemble with {partner}"] = Call(
+            "add", (Call("norm_avt", (searched,)), Call("norm_avt", (_library_proxy(partner),))))
+    scored = {name: kds for name, node in candidates.items() if (kds := _kendalls(fitness, node, splits))}
+    chosen = max(scored, key=lambda name: (scored[name]["val"], name == "searched"))
+    text = to_text(candidates[chosen])
+    (out / "best.px").write_text(text + "\n")
+
+    holdout = splits["holdout"]
+    scores, _ = fitness.scores(fitness.compile(candidates[chosen]), holdout)
+    plot_proxy_vs_accuracy(scores, holdout.accuracy, out / "proxy-vs-accuracy.png",
+                           f"{settings.space} holdout ({len(holdout.archs)} archs), "
+                           f"Kd {scored[chosen]['holdout']:.3f}: {chosen}")
+    plot_search_curves({s: r.history for s, r in results.items()}, out / "search-curve.png",
+                       f"TransNAS-Bench-101 {settings.space} / {settings.data.task}")
+
+    summary = {
+        "space": settings.space,
+        "settings": settings_json(settings),
+        "archs": {name: len(split.archs) for name, split in splits.items()},
+        "stats_seconds": round(stats_seconds, 1),
+        "seconds": round(time.perf_counter() - start, 1),
+        "strategies": {
+            s: {"best": to_text(r.best.candidate), "evaluations": r.evaluations,
+                "generations": len(r.history),
+                "kendall": _round(_kendalls(fitness, r.best.candidate, splits))}
+            for s, r in results.items()},
+        "candidates": {name: {"text": to_text(candidates[name]), "kendall": _round(kds)}
+                       for name, kds in scored.items()},
+        "chosen": chosen,
+        "best_px": text,
+        "reference_holdout_kendall": _round(reference),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+@click.command("evolve")
+@click.option("--bench", type=click.Choice(["transnas"]), default="transnas", show_default=True)
+@click.option("--space", type=click.Choice(sorted(DEFAULTS)), default="micro", show_default=True)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML file with [data] and [search] tables (see examples/evolve_*.toml).")
+@click.option("--strategy", type=click.Choice(STRATEGY_CHOICES),
+              help="evolution (Algorithm 1), random (the ablation) or both at equal evaluations.")
+@click.option("--population", type=int, help="Population size P.")
+@click.option("--iterations", type=int, help="Generations T after the initial population.")
+@click.option("--seed", type=int, help="Seed of the search (the data split has its own, in [data]).")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Processes evaluating candidates in parallel; the result does not depend on it.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run directory [default: runs/evolve-SPACE].")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), envvar="PROXYLANG_DATA",
+              default="../shared/benchmarks", show_default=True, help="Folder holding transnas/.")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=Path("cache"),
+              show_default=True, help="Statistics cache shared between runs.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
+def evolve(bench: str, space: str, config_path: Path | None, strategy: str | None, population: int | None,
+           iterations: int | None, seed: int | None, workers: int, out: Path | None, data_dir: Path,
+           cache: Path, resume: bool) -> None:
+    """Search a zero-cost proxy with SasWOT's Algorithm 1 and report its Kd on held-out architectures."""
+    out = out or Path("runs") / f"evolve-{space}"
+    overrides = {k: v for k, v in {"strategy": strategy, "population": population, "iterations": iterations,
+                                   "seed": seed}.items() if v is not None}
+    try:
+        if workers < 1:
+            raise ProxylangError(f"--workers must be at least 1, got {workers}")
+        settings = resolve_settings(space, read_toml(config_path) if config_path else {}, overrides)
+        summary = run_evolve(settings, out, data_dir, cache, workers, resume)
+    except ProxylangError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted; finished generations are saved. Resume with the same command plus "
+                   f"--resume (run directory {out}).", err=True)
+        sys.exit(130)
+    chosen = summary["candidates"][summary["chosen"]]
+    click.echo(f"best.px ({summary['chosen']}): {summary['best_px']}")
+    for split in ("train", "val", "holdout"):
+        click.echo(f"  Kd {split:<8} {chosen['kendall'][split]}")
+    for name, kd in summary["reference_holdout_kendall"].items():
+        click.echo(f"  reference {name:<10} holdout Kd {kd}")
+    click.echo(f"wrote {out}/best.px, summary.json, search-curve.png, proxy-vs-accuracy.png")
+
