@@ -1,0 +1,153 @@
+"""Statistics extraction on small hand-built networks: site rules, shapes, pairing, batches, cache."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from proxylang.errors import DataError, ProxylangError
+from proxylang.extract import (
+    NASLIB_SITE_TYPES,
+    StatsCache,
+    StatsKey,
+    extract_stats,
+    image_folder_batch,
+    synthetic_batch,
+    weight_matrix,
+)
+from proxylang.stats import NetStats
+
+
+class TinySegNet(nn.Module):
+    """Encoder conv -> LeakyReLU -> decoder ConvTranspose -> classifier conv; one unused conv."""
+
+    def __init__(self, classes: int = 3) -> None:
+        super().__init__()
+        self.enc = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.act = nn.LeakyReLU(0.2)
+        self.unused = nn.Conv2d(4, 4, 1)
+        self.dec = nn.ConvTranspose2d(4, 6, 2, stride=2)
+        self.relu = nn.ReLU(inplace=True)
+        self.head = nn.Conv2d(6, classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.relu(self.dec(self.act(self.enc(x)))))
+
+
+def tiny_stats(**kwargs) -> tuple[TinySegNet, NetStats]:
+    torch.manual_seed(0)
+    net = TinySegNet()
+    x, y = synthetic_batch(2, 8, 3, seed=0)
+    return net, extract_stats(net, x, y, **kwargs)
+
+
+def test_sites_shapes_and_pairing_by_module():
+    net, stats = tiny_stats()
+    assert stats.meta["sites"] == ["enc", "dec", "head"]  # the unused conv is not a site
+    assert [tuple(w.shape) for w in stats.W] == [(4, 27), (6, 16), (3, 6)]
+    assert [tuple(a.shape) for a in stats.A] == [(2, 4 * 16), (2, 6 * 64), (2, 3 * 64)]
+    assert [tuple(r.shape) for r in stats.R] == [(2, 4 * 16), (2, 6 * 64)]
+    assert torch.equal(stats.W[0], net.enc.weight.detach().reshape(4, -1))
+    assert all(p.grad is None for p in net.parameters())  # gradients freed after extraction
+    assert all(t.dtype == torch.float32 and not t.requires_grad for t in stats.A + stats.G + stats.W)
+
+
+def test_gradient_matches_autograd_for_each_module():
+    net, stats = tiny_stats()
+    x, y = synthetic_batch(2, 8, 3, seed=0)
+    nn.functional.cross_entropy(net(x), y).backward()
+    assert torch.allclose(stats.G[0], net.enc.weight.grad.reshape(4, -1))
+    assert torch.allclose(stats.G[1], weight_matrix(net.dec, net.dec.weight.grad))
+    assert torch.allclose(stats.G[2], net.head.weight.grad.reshape(3, -1))
+
+
+def test_relu_input_is_captured_before_the_in_place_relu_overwrites_it():
+    net, stats = tiny_stats()
+    assert (stats.R[1] < 0).any()  # input of ReLU(inplace=True) keeps its negative values
+    assert torch.equal(stats.R[1], stats.A[1])  # and the decoder output is not rectified either
+
+
+def test_transposed_conv_weight_is_laid_out_out_by_in():
+    deconv = nn.ConvTranspose2d(4, 6, 3, groups=2)
+    w = weight_matrix(deconv, deconv.weight)  # stored (in=4, out/groups=3, 3, 3)
+    assert w.shape == (6, 2 * 9)
+    # output channel 4 belongs to group 1 (out 3..5), local index 1, reading input channels 2..3
+    assert torch.equal(w[4], deconv.weight[2:4, 1].reshape(-1))
+
+
+def test_naslib_site_types_drop_the_decoder():
+    _, stats = tiny_stats(site_types=NASLIB_SITE_TYPES)
+    assert stats.meta["sites"] == ["enc", "head"]
+
+
+def test_linear_network_with_class_labels():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.ReLU(), nn.Linear(5, 3))
+    stats = extract_stats(net, torch.randn(4, 3, 2, 2), torch.tensor([0, 1, 2, 0]))
+    assert [tuple(w.shape) for w in stats.W] == [(5, 12), (3, 5)]
+    assert stats.batch_size == 4
+
+
+def test_mismatched_labels_are_a_user_error():
+    net = TinySegNet()
+    with pytest.raises(ProxylangError, match="do not match"):
+        extract_stats(net, torch.randn(2, 3, 8, 8), torch.zeros(2, 4, 4, dtype=torch.long))
+
+
+def test_mode_is_restored():
+    net = TinySegNet().eval()
+    extract_stats(net, *synthetic_batch(2, 8, 3))
+    assert not net.training
+
+
+def test_synthetic_batch_is_seeded():
+    a, b = synthetic_batch(2, 8, 5, seed=1), synthetic_batch(2, 8, 5, seed=1)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], synthetic_batch(2, 8, 5, seed=2)[0])
+    assert a[0].shape == (2, 3, 8, 8) and a[1].shape == (2, 8, 8) and int(a[1].max()) < 5
+
+
+def test_image_folder_batch(tmp_path):
+    from PIL import Image
+
+    images, labels = tmp_path / "img", tmp_path / "lab"
+    images.mkdir(), labels.mkdir()
+    for i in range(3):
+        Image.new("RGB", (12, 10), (40 * i, 0, 255)).save(images / f"im{i}.png")
+        Image.new("L", (12, 10), 2 if i else 99).save(labels / f"im{i}.png")
+    x, y = image_folder_batch(images, 3, 4, seed=0, num_classes=17, labels=labels)
+    assert x.shape == (3, 3, 4, 4) and y.shape == (3, 4, 4)
+    assert set(y.unique().tolist()) == {2, -100}  # 99 is not a class: ignored by the loss
+    x2, y2 = image_folder_batch(images, 2, 4, seed=0)
+    assert y2.shape == (2, 4, 4) and torch.equal(x2, image_folder_batch(images, 2, 4, seed=0)[0])
+    with pytest.raises(DataError, match="cannot fill"):
+        image_folder_batch(images, 4, 4)
+    (images / "bad.png").write_text("not an image")
+    with pytest.raises(DataError, match="cannot read image"):
+        image_folder_batch(images, 4, 4)
+
+
+def test_cache_computes_once_and_recovers_from_a_corrupt_file(tmp_path):
+    cache = StatsCache(tmp_path)
+    key = StatsKey("micro", "(1, 2, 3)", seed=0)
+    calls = []
+
+    def compute() -> NetStats:
+        calls.append(1)
+        return tiny_stats()[1]
+
+    first = cache.get_or_compute(key, compute)
+    second = cache.get_or_compute(key, compute)
+    assert len(calls) == 1 and torch.equal(first.A[0], second.A[0])
+    assert cache.path(key).name == "1-2-3.pt"
+    cache.path(key).write_bytes(b"torn")
+    cache.get_or_compute(key, compute)
+    assert len(calls) == 2 and NetStats.load(cache.path(key)).meta["sites"] == ["enc", "dec", "head"]
+
+
+def test_cache_root_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("PROXYLANG_CACHE", str(tmp_path))
+    assert StatsCache().root == tmp_path
+    with pytest.raises(ProxylangError, match="not bound"):
+        StatsCache().key("(1, 2)")
