@@ -213,14 +213,18 @@ class StatsKey:
     batch_size: int = 8
     data: str = "synthetic"
 
+    def setting_path(self) -> Path:
+        """The folder of every architecture's file under this key's space and settings."""
+        setting = f"r{self.resolution}-b{self.batch_size}-s{self.seed}-{_safe(self.data)}"
+        return Path(_safe(self.space)) / setting
+
     def relative_path(self) -> Path:
         """A file name made only of safe characters, one folder per setting."""
+        return self.setting_path() / f"{_safe(self.arch)}.pt"
 
-        def safe(text: str) -> str:
-            return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-") or "_"
 
-        setting = f"r{self.resolution}-b{self.batch_size}-s{self.seed}-{safe(self.data)}"
-        return Path(safe(self.space)) / setting / f"{safe(self.arch)}.pt"
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-") or "_"
 
 
 def default_cache_root() -> Path:
