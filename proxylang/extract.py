@@ -11,8 +11,8 @@ hooks "every conv/linear layer of encoder and decoder", so transposed convolutio
 convolution's. Modules that never run (e.g. the unused branches of a cell) are not sites. A module
 called more than once contributes one site whose ``A`` is its outputs concatenated along features.
 
-*ReLU sites* are the modules whose type name contains ``ReLU`` (ReLU, LeakyReLU, ReLU6, ...), exactly
-what NWOT hooks; ``R`` is their *input*. Functional ``F.relu`` calls cannot be hooked and are not seen.
+*ReLU sites* are the leaf modules whose type name contains ``ReLU`` (ReLU, LeakyReLU, ReLU6, ...), what
+NWOT hooks; ``R`` is their *input*. Functional ``F.relu`` calls cannot be hooked and are not seen.
 
 Every statistic is detached, cloned (an in-place activation later in the network must not rewrite
 it), float32, and on the CPU unless ``keep_on_device`` is set. The network runs in training mode
@@ -53,8 +53,9 @@ def default_device() -> str:
 
 
 def is_relu_site(module: nn.Module) -> bool:
-    """NWOT's rule: any module whose class name contains ``ReLU``."""
-    return "ReLU" in type(module).__name__
+    """NWOT's rule (class name contains ``ReLU``), restricted to leaf modules: a composite block such
+    as TransNAS-Bench-101's ``ReLUConvBN`` would otherwise count its inner ReLU's input twice."""
+    return "ReLU" in type(module).__name__ and next(module.children(), None) is None
 
 
 def weight_matrix(module: nn.Module, weight: Tensor) -> Tensor:

@@ -151,3 +151,13 @@ def test_cache_root_from_environment(monkeypatch, tmp_path):
     assert StatsCache().root == tmp_path
     with pytest.raises(ProxylangError, match="not bound"):
         StatsCache().key("(1, 2)")
+
+
+def test_a_composite_block_named_relu_is_not_a_relu_site():
+    class ReLUConvBN(nn.Sequential):
+        pass
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 2, 1), ReLUConvBN(nn.ReLU(), nn.Conv2d(2, 3, 1), nn.BatchNorm2d(3)))
+    stats = extract_stats(net, *synthetic_batch(2, 4, 3))
+    assert len(stats.R) == 1 and torch.equal(stats.R[0], stats.A[0])
