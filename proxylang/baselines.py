@@ -107,7 +107,9 @@ def grasp(model: nn.Module, inputs: Tensor, targets: Tensor) -> float:
     weights = [m.weight for m in _sites(model)]
     loss = default_loss(model(inputs), targets)
     grads = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
-    used = [(w, g) for w, g in zip(weights, grads, strict=True) if g is not None]
+    used = [(w, g) for w, g in zip(weights, grads, strict=True) if g is not None and g.requires_grad]
+    if not used:
+        return 0.0  # no weight reaches the loss: nothing to prune
     z = sum((g.detach() * g).sum() for _, g in used)
     hg = torch.autograd.grad(z, [w for w, _ in used], allow_unused=True)
     return float(sum((-w.detach() * h).sum() for (w, _), h in zip(used, hg, strict=True) if h is not None))
@@ -120,7 +122,8 @@ def _input_jacobian(model: nn.Module, inputs: Tensor) -> np.ndarray:
     model.zero_grad(set_to_none=True)
     model(x).sum().backward()
     model.zero_grad(set_to_none=True)
-    return x.grad.detach().reshape(len(x), -1).double().cpu().numpy()
+    jacobian = x.grad if x.grad is not None else torch.zeros_like(x)  # output independent of the input
+    return jacobian.detach().reshape(len(x), -1).double().cpu().numpy()
 
 
 def _correlation_score(jacobians: np.ndarray) -> float:

@@ -68,7 +68,7 @@ def test_fisher_matches_a_direct_computation():
     out = net(x)
     out.retain_grad()
     nn.functional.cross_entropy(out, y).backward()
-    per_channel = 0.5 * (out * out.grad).pow(2).mean(0)
+    per_channel = 0.5 * (out.detach() * out.grad).pow(2).mean(0)
     assert fisher(net, x, y) == pytest.approx(float(per_channel.sum()) * 12, rel=1e-5)
 
 
@@ -114,3 +114,16 @@ def test_zen_is_deterministic_and_does_not_touch_the_model():
 def test_score_network_turns_failures_into_nan():
     scores = score_network(["jacov", "fisher"], linear_net(), *class_batch(1))
     assert math.isnan(scores["jacov"]) and math.isfinite(scores["fisher"])
+
+
+def test_a_network_whose_output_ignores_its_input_scores_nan_not_crash():
+    class Constant(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.conv(torch.zeros_like(x))
+
+    scores = score_network(["jacov", "grasp", "synflow"], Constant(), *synthetic_batch(4, 4, 3))
+    assert math.isnan(scores["jacov"]) and math.isfinite(scores["grasp"]) and math.isfinite(scores["synflow"])
