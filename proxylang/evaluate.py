@@ -133,10 +133,10 @@ def presample(archs: Sequence[str], size: int, seed: int) -> list[str]:
 
 
 def score_proxy(proxy: Any, stats: Iterable[NetStats], total: int | None = None, chunk: int = 16,
-                desc: str = "scoring") -> tuple[np.ndarray, np.ndarray]:
-    """Scores and validity of a compiled proxy over a stream of statistics, ``chunk`` networks at a
-    time so that memory holds one chunk, not the whole benchmark. A proxy that normalises
-    (``norm_avt``) must have been calibrated first (``proxy.calibrate``)."""
+                chunk_bytes: int = 2**30, desc: str = "scoring") -> tuple[np.ndarray, np.ndarray]:
+    """Scores and validity of a compiled proxy over a stream of statistics, at most ``chunk`` networks
+    or ``chunk_bytes`` of statistics at a time, so that memory holds one chunk, not the whole
+    benchmark. A proxy that normalises (``norm_avt``) must have been calibrated first."""
     scores: list[np.ndarray] = []
     valid: list[np.ndarray] = []
 
@@ -146,11 +146,13 @@ def score_proxy(proxy: Any, stats: Iterable[NetStats], total: int | None = None,
         valid.append(v.detach().cpu().numpy().astype(bool))
 
     batch: list[NetStats] = []
+    held = 0
     for item in tqdm(stats, total=total, desc=desc, unit="arch", file=sys.stderr, leave=False):
         batch.append(item)
-        if len(batch) == chunk:
+        held += item.nbytes()
+        if len(batch) == chunk or held >= chunk_bytes:
             flush(batch)
-            batch = []
+            batch, held = [], 0
     if batch:
         flush(batch)
     if not scores:

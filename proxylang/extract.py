@@ -233,18 +233,35 @@ def default_cache_root() -> Path:
     return Path(os.environ.get("PROXYLANG_CACHE") or Path.home() / ".cache" / "proxylang")
 
 
+def default_cache_budget() -> int:
+    """``$PROXYLANG_CACHE_GB`` gigabytes (default 20) of disk for cached statistics."""
+    text = os.environ.get("PROXYLANG_CACHE_GB", "20")
+    try:
+        return int(float(text) * 2**30)
+    except ValueError:
+        raise ProxylangError(f"PROXYLANG_CACHE_GB must be a number of gigabytes, got {text!r}") from None
+
+
 class StatsCache:
     """``NetStats`` on disk, one file per :class:`StatsKey`; nothing is kept in memory.
 
     Generic use: ``get_or_compute(key, fn)``. Bound to a benchmark space (``space=...``), ``get(arch)``
     builds the TransNAS-Bench-101 network seeded with ``seed``, feeds it the batch described by the
     other settings and caches the result. A file that cannot be read is recomputed and overwritten.
+
+    Statistics are large (W and G hold every weight: 100-500 MB per TransNAS-Bench-101 network in
+    float32), so the cache has a disk budget, ``max_bytes``. Once the folder holds that much, new
+    statistics are still returned but no longer stored. Filling up and then stopping, rather than
+    evicting, keeps the first architectures of every sweep cached: an LRU cache smaller than a
+    repeated sweep would evict each file just before it is needed again and never hit.
     """
 
     def __init__(self, root: str | Path | None = None, *, space: str | None = None, resolution: int = 64,
                  batch: int = 8, seed: int = 0, device: str | None = None,
-                 data: str | Path | None = None, num_classes: int = 17) -> None:
+                 data: str | Path | None = None, num_classes: int = 17, max_bytes: int | None = None) -> None:
         self.root = Path(root) if root is not None else default_cache_root()
+        self.max_bytes = default_cache_budget() if max_bytes is None else max_bytes
+        self._used: int | None = None  # bytes on disk, measured on first store
         self.space, self.resolution, self.batch, self.seed = space, resolution, batch, seed
         self.device = device or default_device()
         self.data = Path(data) if data is not None else None
@@ -263,10 +280,14 @@ class StatsCache:
             except Exception:  # torn or foreign file (the unpickler raises many types): recompute below
                 pass
         stats = fn().to("cpu")
-        try:
-            stats.save(path)
-        except OSError as exc:
-            raise DataError(f"{path}: cannot write statistics cache ({exc.strerror})") from None
+        if self._used is None:
+            self._used = sum(f.stat().st_size for f in self.root.rglob("*.pt")) if self.root.exists() else 0
+        if self._used + stats.nbytes() <= self.max_bytes:
+            try:
+                stats.save(path)
+            except OSError as exc:
+                raise DataError(f"{path}: cannot write statistics cache ({exc.strerror})") from None
+            self._used += path.stat().st_size
         return stats
 
     def key(self, arch: str) -> StatsKey:

@@ -66,7 +66,7 @@ def test_presample_is_a_seeded_subset():
     assert len(set(chosen)) == 5 and set(chosen) <= set(archs) and chosen == presample(archs, 5, seed=3)
 
 
-def test_score_proxy_streams_in_chunks():
+def test_score_proxy_streams_in_chunks_bounded_by_count_and_bytes():
     seen = []
 
     def proxy(batch):
@@ -74,8 +74,12 @@ def test_score_proxy_streams_in_chunks():
         s = torch.tensor([float(st.W[0].sum()) for st in batch], dtype=torch.float64)
         return s, torch.isfinite(s)
 
-    nets = (NetStats(A=[torch.ones(1, 2)], G=[torch.ones(1, 1)], W=[torch.full((1, 1), float(i))])
-            for i in range(5))
-    scores, valid = score_proxy(proxy, nets, chunk=2)
+    def net(i: int) -> NetStats:
+        return NetStats(A=[torch.ones(1, 2)], G=[torch.ones(1, 1)], W=[torch.full((1, 1), float(i))])
+
+    scores, valid = score_proxy(proxy, (net(i) for i in range(5)), chunk=2)
     assert seen == [2, 2, 1]
     assert scores.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0] and valid.all()
+    seen.clear()
+    score_proxy(proxy, (net(i) for i in range(5)), chunk=4, chunk_bytes=2 * net(0).nbytes())
+    assert seen == [2, 2, 1]

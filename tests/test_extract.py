@@ -146,9 +146,23 @@ def test_cache_computes_once_and_recovers_from_a_corrupt_file(tmp_path):
     assert len(calls) == 2 and NetStats.load(cache.path(key)).meta["sites"] == ["enc", "dec", "head"]
 
 
+def test_cache_stops_storing_at_its_disk_budget(tmp_path):
+    stats = tiny_stats()[1]
+    cache = StatsCache(tmp_path, max_bytes=int(2.5 * stats.nbytes()))
+    for arch in "abcd":
+        got = cache.get_or_compute(StatsKey("micro", arch), lambda: stats)
+        assert torch.equal(got.W[0], stats.W[0])
+    assert sorted(p.stem for p in tmp_path.rglob("*.pt")) == ["a", "b"]
+
+
 def test_cache_root_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("PROXYLANG_CACHE", str(tmp_path))
-    assert StatsCache().root == tmp_path
+    monkeypatch.setenv("PROXYLANG_CACHE_GB", "0.5")
+    assert StatsCache().root == tmp_path and StatsCache().max_bytes == 2**29
+    monkeypatch.setenv("PROXYLANG_CACHE_GB", "lots")
+    with pytest.raises(ProxylangError, match="PROXYLANG_CACHE_GB"):
+        StatsCache()
+    monkeypatch.delenv("PROXYLANG_CACHE_GB")
     with pytest.raises(ProxylangError, match="not bound"):
         StatsCache().key("(1, 2)")
 
