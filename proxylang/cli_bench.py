@@ -204,7 +204,8 @@ def common_options(f: Any) -> Any:
                      help="Seeds weights, input batch and samples."),
         click.option("--device", help="cpu or cuda [default: cuda when available]."),
         click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
-                     help="Statistics cache [default: $PROXYLANG_CACHE or ~/.cache/proxylang]."),
+                     help="Statistics cache [default: $PROXYLANG_CACHE or ~/.cache/proxylang]; "
+                          "it stops growing at $PROXYLANG_CACHE_GB gigabytes (default 20)."),
     ]
     for option in reversed(options):
         f = option(f)
