@@ -1,0 +1,149 @@
+"""Retraining a searched architecture: SGD with exponential learning-rate decay, optional knowledge
+distillation from a trained teacher, mIoU on the validation split after every epoch, checkpoints.
+
+A checkpoint holds the architecture, the role and the class count next to the weights, so
+``segsearch eval`` and a student's ``--teacher`` rebuild the network without any other file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from proxylang.errors import DataError
+from segsearch.data import SegmentationDataset
+from segsearch.metrics import IGNORE_INDEX, ConfusionMatrix
+from segsearch.network import SegNet, build_network
+from segsearch.space import Arch, ArchError, arch_from_dict
+
+CHECKPOINT_FORMAT = "segsearch-checkpoint/1"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Defaults follow FasterSeg's retraining (SGD, momentum 0.9, weight decay 5e-4, lr x0.992 per
+    epoch); distillation is pixel-wise KL between softened teacher and student predictions."""
+
+    epochs: int = 10
+    batch_size: int = 8
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_decay: float = 0.992
+    kd_weight: float = 1.0
+    kd_temperature: float = 1.0
+    role: str = "student"
+    size: tuple[int, int] | None = None
+    seed: int = 0
+    workers: int = 0
+
+
+def save_checkpoint(path: Path, model: SegNet, dataset: str, epoch: int, miou: float) -> None:
+    """Write atomically, so an interrupted run never leaves a torn checkpoint."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"format": CHECKPOINT_FORMAT, "arch": model.arch.to_dict(), "role": model.role,
+                "num_classes": model.num_classes, "dataset": dataset, "epoch": epoch, "miou": miou,
+                "state_dict": model.state_dict()}, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: str | Path, device: torch.device) -> tuple[SegNet, dict]:
+    """The network stored in ``path`` (on ``device``) and the checkpoint's other fields."""
+    try:
+        data = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable checkpoint ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise DataError(f"{path}: not a segsearch checkpoint")
+    try:
+        model = build_network(arch_from_dict(data["arch"]), data["num_classes"], data["role"])
+    except ArchError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    model.load_state_dict(data["state_dict"])
+    return model.to(device), {k: v for k, v in data.items() if k != "state_dict"}
+
+
+@torch.no_grad()
+def evaluate(model: SegNet, loader: DataLoader, device: torch.device,
+             progress: bool = False) -> ConfusionMatrix:
+    """Confusion matrix of ``model``'s argmax predictions over ``loader``."""
+    model.eval()
+    confusion = ConfusionMatrix(model.num_classes)
+    for images, labels in tqdm(loader, desc="eval", leave=False, disable=not progress):
+        confusion.update(model(images.to(device)).argmax(1).cpu(), labels)
+    return confusion
+
+
+def distillation_loss(student: Tensor, teacher: Tensor, labels: Tensor, temperature: float) -> Tensor:
+    """KL(teacher || student) of the softened class distributions, averaged over labelled pixels."""
+    log_p = F.log_softmax(student / temperature, dim=1)
+    q = F.softmax(teacher / temperature, dim=1)
+    per_pixel = (q * (q.clamp_min(1e-12).log() - log_p)).sum(1)
+    keep = labels != IGNORE_INDEX
+    return per_pixel[keep].mean() * temperature**2 if keep.any() else per_pixel.sum() * 0.0
+
+
+def train(arch: Arch, dataset: str, data_root: str | Path, out_dir: str | Path, config: TrainConfig,
+          device: torch.device, teacher_checkpoint: str | Path | None = None,
+          progress: bool = True) -> list[dict]:
+    """Train ``arch`` (as ``config.role``) on ``dataset``'s train split, evaluate mIoU on its
+    validation split after every epoch, keep ``last.pt`` and ``best.pt`` in ``out_dir``; returns the
+    per-epoch history (also written to ``history.json``)."""
+    torch.manual_seed(config.seed)
+    train_set = SegmentationDataset(dataset, data_root, "train", config.size, train=True, seed=config.seed)
+    val_set = SegmentationDataset(dataset, data_root, train_set.spec.val_split, config.size)
+    loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, drop_last=False,
+                        num_workers=config.workers, generator=torch.Generator().manual_seed(config.seed))
+    val_loader = DataLoader(val_set, batch_size=config.batch_size, num_workers=config.workers)
+    model = build_network(arch, train_set.num_classes, config.role).to(device)
+    teacher = None
+    if teacher_checkpoint is not None:
+        teacher, info = load_checkpoint(teacher_checkpoint, device)
+        if info["num_classes"] != train_set.num_classes:
+            raise DataError(f"{teacher_checkpoint}: teacher predicts {info['num_classes']} classes, "
+                            f"{dataset} has {train_set.num_classes}")
+        teacher.eval()
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    history: list[dict] = []
+    best = -1.0
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        total, batches = 0.0, 0
+        for images, labels in tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", leave=False,
+                                   disable=not progress):
+            images, labels = images.to(device), labels.to(device)
+            logits = model(images)
+            loss = F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX)
+            if teacher is not None:
+                with torch.no_grad():
+                    teacher_logits = teacher(images)
+                loss = loss + config.kd_weight * distillation_loss(logits, teacher_logits, labels,
+                                                                   config.kd_temperature)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total, batches = total + float(loss), batches + 1
+        schedule.step()
+        confusion = evaluate(model, val_loader, device)
+        miou = confusion.mean_iou()
+        history.append({"epoch": epoch, "loss": total / max(batches, 1), "miou": miou,
+                        "pixel_accuracy": confusion.pixel_accuracy(), "lr": optimizer.param_groups[0]["lr"]})
+        save_checkpoint(out / "last.pt", model, dataset, epoch, miou)
+        if miou > best:
+            best = miou
+            save_checkpoint(out / "best.pt", model, dataset, epoch, miou)
+        (out / "history.json").write_text(json.dumps({"config": asdict(config), "epochs": history}, indent=1))
+        if progress:
+            tqdm.write(f"epoch {epoch}: loss {history[-1]['loss']:.4f}  val mIoU {miou:.4f}")
+    return history
