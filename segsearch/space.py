@@ -105,6 +105,8 @@ def check_arch(arch: Arch) -> None:
     layers = arch.num_layers
     if layers < 2:
         raise ArchError(f"an architecture needs at least 2 layers, got {layers}")
+    if len(arch.ratio) != layers:
+        raise ArchError(f"alpha has {layers} rows (layers) but ratio has {len(arch.ratio)}")
     _matrix([list(r) for r in arch.alpha], "alpha", layers, len(SCALES), len(OPS))
     _matrix([list(r) for r in arch.ratio], "ratio", layers, len(SCALES), len(WIDTH_RATIOS))
     _matrix([list(r) for r in arch.beta], "beta", None, layers, 2)
