@@ -58,8 +58,8 @@ def load_checkpoint(path: str | Path, device: torch.device) -> tuple[SegNet, dic
     """The network stored in ``path`` (on ``device``) and the checkpoint's other fields."""
     try:
         data = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable checkpoint ({exc})") from None
+    except Exception as exc:  # the unpickler raises many types for a foreign or torn file
+        raise DataError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise DataError(f"{path}: not a segsearch checkpoint")
     try:
@@ -133,7 +133,7 @@ def train(arch: Arch, dataset: str, data_root: str | Path, out_dir: str | Path, 
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total, batches = total + float(loss), batches + 1
+            total, batches = total + float(loss.detach()), batches + 1
         schedule.step()
         confusion = evaluate(model, val_loader, device)
         miou = confusion.mean_iou()
