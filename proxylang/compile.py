@@ -1,0 +1,412 @@
+"""Checked expression -> a torch callable that scores many networks at once.
+
+Every input is packed once into a flat tensor holding all sites of all networks (``pack``), with segment
+ids per (network, site) and per row. An elementwise chain is then one torch call per node for the whole
+batch, reductions are ``index_add_`` over segment ids, row-wise softmax uses row ids, and matrix
+operations (gram, matmul, slogdet, pairwise, hamming) run batched on stacks of equal-shape matrices.
+Structurally equal sub-trees are computed once (the frozen AST nodes are the memo keys).
+
+``evaluate_eager`` is the reference semantics: a plain per-network, per-site interpreter. The tests and
+``benchmarks/compile_speed.py`` compare the fused compiler against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import sympy
+import torch
+from torch import Tensor
+
+from proxylang.ast import Call, Input, Node, Num, walk
+from proxylang.check import Typed, check
+from proxylang.errors import ProxylangError
+from proxylang.primitives import PRIMITIVES
+from proxylang.stats import INPUTS, NetStats
+from proxylang.types import CONV, NET, N
+
+Bounds = dict[Node, tuple[float, float]]
+
+
+class Layout:
+    """Where the elements of a packed value live: one segment per (network, site), or per network.
+
+    ``shapes`` is ``None`` for a scalar value (then the data holds one number per segment).
+    """
+
+    def __init__(self, owner: Tensor, shapes: list[tuple[int, int]] | None, n_nets: int) -> None:
+        self.owner, self.shapes, self.n_nets = owner, shapes, n_nets
+
+    @property
+    def device(self) -> torch.device:
+        return self.owner.device
+
+    @property
+    def segments(self) -> int:
+        return len(self.owner)
+
+    @cached_property
+    def sizes(self) -> list[int]:
+        return [r * c for r, c in self.shapes]
+
+    @cached_property
+    def numel(self) -> Tensor:
+        return torch.tensor(self.sizes, dtype=torch.long, device=self.device)
+
+    @cached_property
+    def seg(self) -> Tensor:
+        """Segment of each element."""
+        return torch.repeat_interleave(torch.arange(self.segments, device=self.device), self.numel)
+
+    @cached_property
+    def row(self) -> Tensor:
+        """Global row index of each element (rows of all segments numbered in order)."""
+        per_row = [c for r, c in self.shapes for _ in range(r)]
+        cols = torch.tensor(per_row, dtype=torch.long, device=self.device)
+        return torch.repeat_interleave(torch.arange(len(cols), device=self.device), cols)
+
+    @cached_property
+    def rows(self) -> int:
+        return sum(r for r, _ in self.shapes)
+
+    @cached_property
+    def offset(self) -> Tensor:
+        """Position of each element inside its segment."""
+        starts = torch.cumsum(self.numel, 0) - self.numel
+        return torch.arange(int(self.numel.sum()), device=self.device) - starts[self.seg]
+
+    @cached_property
+    def groups(self) -> dict[tuple[int, int], list[int]]:
+        """Segments grouped by equal shape, for batched matrix kernels."""
+        out: dict[tuple[int, int], list[int]] = {}
+        for i, shape in enumerate(self.shapes):
+            out.setdefault(shape, []).append(i)
+        return out
+
+    def scalar(self) -> Layout:
+        return Layout(self.owner, None, self.n_nets)
+
+
+@dataclass
+class Value:
+    """Packed data and its layout; a constant has no layout and a 0-d tensor."""
+
+    data: Tensor
+    layout: Layout | None
+
+
+@dataclass
+class PackedStats:
+    """The statistics of a batch of networks packed for the compiler; build once with ``pack`` and score
+    any number of proxies on it."""
+
+    inputs: dict[str, Value]
+    batch_sizes: list[int]
+
+    def __len__(self) -> int:
+        return len(self.batch_sizes)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.inputs["W"].data.dtype
+
+
+def pack(stats: Sequence[NetStats], device: torch.device | str | None = None) -> PackedStats:
+    """Flatten every input of every network into one tensor per input (see ``Layout``)."""
+    if isinstance(stats, PackedStats):
+        return stats
+    stats = list(stats)
+    if not stats:
+        raise ProxylangError("no networks to score")
+    device = torch.device(device) if device is not None else stats[0].W[0].device if stats[0].W else None
+    dtype = next((t.dtype for s in stats for name in INPUTS for t in s.tensors(name)), torch.float32)
+    inputs: dict[str, Value] = {}
+    layouts: dict[tuple, Layout] = {}
+    for name in INPUTS:
+        tensors = [t for s in stats for t in s.tensors(name)]
+        counts = torch.tensor([len(s.tensors(name)) for s in stats], dtype=torch.long)
+        owner = torch.repeat_interleave(torch.arange(len(stats)), counts).to(device)
+        shapes = [tuple(t.shape) for t in tensors]
+        layout = layouts.setdefault(tuple(shapes), Layout(owner, shapes, len(stats)))  # W and G share one
+        data = torch.cat([t.reshape(-1) for t in tensors]) if tensors else torch.zeros(0)
+        inputs[name] = Value(data.to(device=device, dtype=dtype), layout)
+    return PackedStats(inputs, [s.batch_size for s in stats])
+
+
+def concrete_shape(shape: tuple[sympy.Expr, ...], batch_size: int) -> tuple[int, int]:
+    """A net-level shape (only ``N`` may occur, by the layersum rule) for one network."""
+    return tuple(int(d.subs(N, batch_size)) for d in shape)
+
+
+class _FusedEvaluator:
+    """Evaluates a typed tree on packed statistics, one torch call per node for the whole batch."""
+
+    def __init__(self, packed: PackedStats, bounds: Bounds, calibrating: bool) -> None:
+        self.packed, self.bounds, self.calibrating = packed, bounds, calibrating
+        self.n = len(packed)
+        self.device = packed.inputs["W"].data.device
+        self.dtype = packed.dtype
+        self.bad = torch.zeros(self.n, dtype=torch.bool, device=self.device)
+        self.memo: dict[Node, Value] = {}
+
+    def score(self, typed: Typed) -> tuple[Tensor, Tensor]:
+        total = self.net_scalar(typed)
+        scores = total.data.to(torch.float64)
+        return scores, torch.isfinite(scores) & ~self.bad
+
+    def net_scalar(self, typed: Typed) -> Value:
+        value = self.value(typed)
+        return value if typed.type.level == NET else self.layersum(value, typed)
+
+    def value(self, typed: Typed) -> Value:
+        node = typed.node
+        if node not in self.memo:
+            self.memo[node] = self.compute(typed)
+        return self.memo[node]
+
+    def flag_nonfinite(self, value: Value) -> Value:
+        finite = torch.isfinite(value.data)
+        if bool(finite.all()):
+            return value
+        if value.layout is None:
+            self.bad[:] = True
+            return value
+        seg = value.layout.seg if value.layout.shapes is not None else None
+        broken = ~finite if seg is None else torch.zeros(value.layout.segments, dtype=torch.bool,
+                                                         device=self.device).index_put_((seg,), ~finite,
+                                                                                        accumulate=True)
+        self.bad[value.layout.owner[broken]] = True
+        return value
+
+    def compute(self, typed: Typed) -> Value:
+        node = typed.node
+        if isinstance(node, Input):
+            return self.packed.inputs[node.name]
+        if isinstance(node, Num):
+            return Value(torch.tensor(node.value, dtype=self.dtype, device=self.device), None)
+        assert isinstance(node, Call)
+        primitive = PRIMITIVES[node.op]
+        if primitive.kind == "norm_avt":
+            return self.norm_avt(typed)
+        args = [self.value(a) for a in typed.args]
+        kind = primitive.kind
+        if kind == "elementwise":
+            out = self.elementwise(primitive.fn, args)
+        elif kind == "layersum":
+            out = self.layersum(args[0], typed.args[0])
+        elif kind == "reduce":
+            x = args[0]
+            total = self.segment_sum(primitive.pre(x.data), x.layout)
+            out = Value(primitive.post(total, x.layout.numel.to(self.dtype)), x.layout.scalar())
+        elif kind == "matrix":
+            out = self.matrix(primitive.batched, args)
+        else:
+            out = getattr(self, node.op)(*args)
+        return self.flag_nonfinite(out)
+
+    # -- kinds -------------------------------------------------------------------------------------
+
+    def elementwise(self, fn, args: list[Value]) -> Value:
+        layout = next((a.layout for a in args if a.layout is not None and a.layout.shapes is not None),
+                      next((a.layout for a in args if a.layout is not None), None))
+        data = [a.data[layout.seg] if (a.layout is not None and a.layout.shapes is None
+                                       and layout.shapes is not None) else a.data for a in args]
+        return Value(fn(*data), layout)
+
+    def segment_sum(self, data: Tensor, layout: Layout) -> Tensor:
+        total = torch.zeros(layout.segments, dtype=data.dtype, device=self.device)
+        return total.index_add_(0, layout.seg, data)
+
+    def row_max_and_sum(self, x: Tensor, layout: Layout) -> tuple[Tensor, Tensor]:
+        row = layout.row
+        peak = torch.full((layout.rows,), -torch.inf, dtype=x.dtype, device=self.device)
+        peak = peak.scatter_reduce(0, row, x, "amax", include_self=True)
+        shifted = x - peak[row]
+        total = torch.zeros(layout.rows, dtype=x.dtype, device=self.device).index_add_(0, row, shifted.exp())
+        return shifted, total
+
+    def softmax(self, x: Value) -> Value:
+        shifted, total = self.row_max_and_sum(x.data, x.layout)
+        return Value(shifted.exp() / total[x.layout.row], x.layout)
+
+    def logsoftmax(self, x: Value) -> Value:
+        shifted, total = self.row_max_and_sum(x.data, x.layout)
+        return Value(shifted - total.log()[x.layout.row], x.layout)
+
+    def normalize(self, x: Value) -> Value:
+        layout, n = x.layout, x.layout.numel.to(self.dtype)
+        centred = x.data - (self.segment_sum(x.data, layout) / n)[layout.seg]
+        std = (self.segment_sum(centred.square(), layout) / n).sqrt()
+        return Value(centred / std[layout.seg], layout)
+
+    def cosine(self, a: Value, b: Value) -> Value:
+        s = lambda t: self.segment_sum(t, a.layout)  # noqa: E731
+        return Value(s(a.data * b.data) / (s(a.data.square()).sqrt() * s(b.data.square()).sqrt()),
+                     a.layout.scalar())
+
+    def l1loss(self, a: Value, b: Value) -> Value:
+        return Value(self.segment_sum((a.data - b.data).abs(), a.layout) / a.layout.numel.to(self.dtype),
+                     a.layout.scalar())
+
+    def mse(self, a: Value, b: Value) -> Value:
+        return Value(self.segment_sum((a.data - b.data).square(), a.layout) / a.layout.numel.to(self.dtype),
+                     a.layout.scalar())
+
+    def kl(self, a: Value, b: Value) -> Value:
+        lp, lq = self.logsoftmax(a).data, self.logsoftmax(b).data
+        rows = torch.tensor([r for r, _ in a.layout.shapes], dtype=self.dtype, device=self.device)
+        return Value(self.segment_sum(lp.exp() * (lp - lq), a.layout) / rows, a.layout.scalar())
+
+    def matrix(self, kernel, args: list[Value]) -> Value:
+        """Group segments by the shapes of all operands and run the kernel on each stack."""
+        layouts = [a.layout for a in args]
+        pieces = [list(torch.split(a.data, lay.sizes)) for a, lay in zip(args, layouts, strict=True)]
+        groups: dict[tuple, list[int]] = {}
+        for i in range(layouts[0].segments):
+            groups.setdefault(tuple(lay.shapes[i] for lay in layouts), []).append(i)
+        results: list[Tensor | None] = [None] * layouts[0].segments
+        for shapes, members in groups.items():
+            stacks = [torch.stack([p[i].view(shape) for i in members])
+                      for p, shape in zip(pieces, shapes, strict=True)]
+            out = kernel(*stacks)
+            for j, i in enumerate(members):
+                results[i] = out[j]
+        owner = layouts[0].owner
+        if not results or results[0].dim() == 0:
+            data = torch.stack(results) if results else torch.zeros(0, dtype=self.dtype, device=self.device)
+            return Value(data, Layout(owner, None, self.n))
+        shapes = [tuple(r.shape) for r in results]
+        return Value(torch.cat([r.reshape(-1) for r in results]), Layout(owner, shapes, self.n))
+
+    def layersum(self, x: Value, typed: Typed) -> Value:
+        nets = torch.arange(self.n, device=self.device)
+        if x.layout.shapes is None:
+            total = torch.zeros(self.n, dtype=x.data.dtype, device=self.device)
+            return Value(total.index_add_(0, x.layout.owner, x.data), Layout(nets, None, self.n))
+        shapes = [concrete_shape(typed.type.shape, b) for b in self.packed.batch_sizes]
+        out_layout = Layout(nets, shapes, self.n)
+        starts = torch.cumsum(out_layout.numel, 0) - out_layout.numel
+        target = starts[x.layout.owner[x.layout.seg]] + x.layout.offset
+        total = torch.zeros(int(out_layout.numel.sum()), dtype=x.data.dtype, device=self.device)
+        return Value(total.index_add_(0, target, x.data), out_layout)
+
+    def norm_avt(self, typed: Typed) -> Value:
+        p = self.net_scalar(typed.args[0])
+        key = typed.node
+        if key not in self.bounds:
+            if not self.calibrating:
+                raise ProxylangError("this proxy uses norm_avt: call calibrate(stats) on a pre-sample first")
+            usable = p.data[torch.isfinite(p.data) & ~self.bad]
+            if len(usable) == 0:
+                raise ProxylangError(f"cannot calibrate norm_avt: no valid score in the pre-sample of "
+                                     f"{self.n} networks")
+            self.bounds[key] = (float(usable.min()), float(usable.max()))
+        lo, hi = self.bounds[key]
+        return self.flag_nonfinite(Value((p.data - lo) / (hi - lo), p.layout))
+
+
+class CompiledProxy:
+    """A checked proxy ready to score batches of networks (lists of ``NetStats`` or ``PackedStats``)."""
+
+    def __init__(self, typed: Typed, device: torch.device | str | None = None) -> None:
+        self.typed, self.node = typed, typed.node
+        self.device = torch.device(device) if device is not None else None
+        self.bounds: Bounds = {}
+
+    @property
+    def needs_calibration(self) -> bool:
+        return any(PRIMITIVES[n.op].kind == "norm_avt" for n in _calls(self.node)) and not self.bounds
+
+    def _run(self, stats: Sequence[NetStats] | PackedStats, calibrating: bool) -> tuple[Tensor, Tensor]:
+        packed = pack(stats, self.device)
+        with torch.no_grad():
+            return _FusedEvaluator(packed, self.bounds, calibrating).score(self.typed)
+
+    def calibrate(self, stats: Sequence[NetStats] | PackedStats) -> CompiledProxy:
+        """Fit the min/max of every ``norm_avt`` term on a pre-sample of networks (AVT, Eq. 3-4)."""
+        self.bounds.clear()
+        self._run(stats, calibrating=True)
+        return self
+
+    def __call__(self, stats: Sequence[NetStats] | PackedStats) -> tuple[Tensor, Tensor]:
+        """Scores (float64) and validity (bool), one per network."""
+        return self._run(stats, calibrating=False)
+
+
+def _calls(node: Node) -> list[Call]:
+    return [n for n in walk(node) if isinstance(n, Call)]
+
+
+def compile_proxy(node: Node, device: torch.device | str | None = None,
+                  source: str = "<expr>") -> CompiledProxy:
+    """Check ``node`` (raising ``ProxyTypeError``) and compile it."""
+    return CompiledProxy(check(node, source), device)
+
+
+# ---- the reference semantics ---------------------------------------------------------------------
+
+class _EagerEvaluator:
+    """Per network, per site, straight from the primitives' formulas; any non-finite value anywhere
+    invalidates the network."""
+
+    def __init__(self, stats: NetStats, bounds: Bounds, dtype: torch.dtype) -> None:
+        self.stats, self.bounds, self.dtype = stats, bounds, dtype
+        self.valid = True
+
+    def whole(self, typed: Typed) -> Tensor:
+        return self.at(typed, None) if typed.type.level == NET else self.site_sum(typed)
+
+    def site_sum(self, typed: Typed) -> Tensor:
+        sites = len(self.stats.W) if typed.type.level == CONV else len(self.stats.R)
+        if not sites:
+            shape = concrete_shape(typed.type.shape, self.stats.batch_size)
+            return torch.zeros(shape, dtype=self.dtype)
+        return sum(self.at(typed, site) for site in range(sites))
+
+    def at(self, typed: Typed, site: int | None) -> Tensor:
+        out = self.compute(typed, site)
+        if not bool(torch.isfinite(out).all()):
+            self.valid = False
+        return out
+
+    def compute(self, typed: Typed, site: int | None) -> Tensor:
+        node = typed.node
+        if isinstance(node, Input):
+            return self.stats.tensors(node.name)[site]
+        if isinstance(node, Num):
+            return torch.tensor(node.value, dtype=self.dtype)
+        primitive = PRIMITIVES[node.op]
+        if primitive.kind == "layersum":
+            return self.site_sum(typed.args[0])
+        if primitive.kind == "norm_avt":
+            if node not in self.bounds:
+                raise ProxylangError("this proxy uses norm_avt: give the calibrated bounds")
+            lo, hi = self.bounds[node]
+            return (self.whole(typed.args[0]) - lo) / (hi - lo)
+        args = [self.at(a, site) for a in typed.args]
+        if primitive.kind == "elementwise":
+            return primitive.fn(*args)
+        if primitive.kind == "reduce":
+            (x,) = args
+            return primitive.post(primitive.pre(x).sum(), torch.tensor(x.numel(), dtype=self.dtype))
+        if primitive.kind == "matrix":
+            return primitive.batched(*(a.unsqueeze(0) for a in args))[0]
+        return primitive.eager(*args)
+
+
+def evaluate_eager(node: Node, stats: Sequence[NetStats],
+                   bounds: Bounds | None = None) -> tuple[Tensor, Tensor]:
+    """Reference scores and validity of a proxy, one network and one site at a time (the oracle)."""
+    typed = check(node)
+    scores, valid = [], []
+    for s in stats:
+        dtype = s.W[0].dtype if s.W else torch.float32
+        evaluator = _EagerEvaluator(s, bounds or {}, dtype)
+        with torch.no_grad():
+            score = float(evaluator.whole(typed))
+        scores.append(score)
+        valid.append(evaluator.valid and score == score and abs(score) != float("inf"))
+    return torch.tensor(scores, dtype=torch.float64), torch.tensor(valid, dtype=torch.bool)
+

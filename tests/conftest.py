@@ -1,0 +1,35 @@
+"""Shared fixtures: statistics of a few small real conv nets (conv + BN + ReLU + linear)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from proxylang.extract import extract_stats
+from proxylang.stats import NetStats
+
+
+def small_net(widths: tuple[int, ...], classes: int = 5) -> nn.Module:
+    layers: list[nn.Module] = []
+    channels = 3
+    for width in widths:
+        layers += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU()]
+        channels = width
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, classes)]
+    return nn.Sequential(*layers)
+
+
+def net_stats(widths: tuple[int, ...], seed: int, batch: int = 6, resolution: int = 8) -> NetStats:
+    torch.manual_seed(seed)
+    model = small_net(widths)
+    inputs = torch.randn(batch, 3, resolution, resolution)
+    targets = torch.randint(0, 5, (batch,))
+    return extract_stats(model, inputs, targets, nn.functional.cross_entropy)
+
+
+@pytest.fixture(scope="session")
+def real_stats() -> list[NetStats]:
+    """Three networks of different depth and width, in float64 so fused and eager agree closely."""
+    return [net_stats(w, seed).to("cpu", torch.float64)
+            for seed, w in enumerate([(4,), (6, 8), (4, 4, 6)])]
