@@ -61,8 +61,9 @@ class Zoomed(nn.Module):
         self.body, self.stride = body, stride
 
     def forward(self, x: Tensor) -> Tensor:
+        half = (math.ceil(x.shape[2] / 2), math.ceil(x.shape[3] / 2))
         out_size = (math.ceil(x.shape[2] / self.stride), math.ceil(x.shape[3] / self.stride))
-        small = F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False)
+        small = F.interpolate(x, size=half, mode="bilinear", align_corners=False)
         return F.interpolate(self.body(small), size=out_size, mode="bilinear", align_corners=False)
 
 
