@@ -1,0 +1,70 @@
+"""The ``proxylang`` command. Other modules add their commands with ``main.add_command(...)`` and wrap
+their bodies in ``user_errors()`` so a bad input prints one ``error:`` line, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+
+from proxylang.check import check
+from proxylang.errors import ProxylangError
+from proxylang.parse import parse
+from proxylang.printer import to_latex, to_text
+
+USER_ERROR_EXIT = 2
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn a ``ProxylangError`` into ``error: <message>`` on stderr and exit code 2."""
+    try:
+        yield
+    except ProxylangError as exc:
+        click.echo(f"error: {_one_line(exc)}", err=True)
+        sys.exit(USER_ERROR_EXIT)
+
+
+def _one_line(exc: ProxylangError) -> str:
+    return " ".join(str(exc).split())
+
+
+def read_proxy_text(path: str) -> tuple[str, str]:
+    """The text of a .px file, or of stdin for ``-``; returns ``(text, source name)``."""
+    if path == "-":
+        return sys.stdin.read(), "<stdin>"
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read(), path
+    except OSError as exc:
+        raise ProxylangError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+@click.group()
+def main() -> None:
+    """proxylang: zero-cost NAS proxies as expressions over per-layer statistics."""
+
+
+@main.command("check")
+@click.argument("file", type=str)
+def check_command(file: str) -> None:
+    """Parse and type-check FILE (.px, or - for stdin); print its type and canonical form."""
+    with user_errors():
+        text, source = read_proxy_text(file)
+        node = parse(text, source)
+        typed = check(node, source)
+        click.echo(f"{to_text(node)}  : {typed.type}")
+
+
+@main.command("show")
+@click.argument("file", type=str)
+@click.option("--latex", is_flag=True, help="Print LaTeX instead of canonical text.")
+def show_command(file: str, latex: bool) -> None:
+    """Print the proxy in FILE in canonical text (or LaTeX)."""
+    with user_errors():
+        text, source = read_proxy_text(file)
+        node = parse(text, source)
+        check(node, source)
+        click.echo(to_latex(node) if latex else to_text(node))
