@@ -1,0 +1,87 @@
+"""Arch keys of the data files -> TransNAS-Bench-101 ``segmentsemantic`` networks.
+
+Micro keys hold the 6 edge ops of the cell (0 none, 1 skip, 2 conv1x1, 3 conv3x3); macro keys hold
+up to 6 module codes (1 keep, 2 double channels, 3 halve resolution, 4 both) padded with 0.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import nn
+
+from proxylang.bench.transnas.decoder import SegmentationDecoder
+from proxylang.bench.transnas.encoder import Encoder, macro_encoder, micro_encoder
+from proxylang.errors import DataError
+
+SPACES = ("micro", "macro")
+NUM_CLASSES = 17
+KEY_LENGTH = 6
+_KEY = re.compile(r"^\(\s*\d+(\s*,\s*\d+)*\s*,?\s*\)$")
+
+
+def _check_space(space: str) -> None:
+    if space not in SPACES:
+        raise DataError(f"unknown TransNAS-Bench-101 space {space!r}; expected micro or macro")
+
+
+def _validate(space: str, arch: tuple[int, ...], shown: object) -> tuple[int, ...]:
+    bad = DataError(f"not a {space} arch: {shown!r}")
+    if len(arch) != KEY_LENGTH:
+        raise bad
+    if space == "micro":
+        if not all(0 <= op <= 3 for op in arch):
+            raise bad
+        return arch
+    codes = [c for c in arch if c != 0]
+    padded = list(arch[: len(codes)]) == codes
+    downsamplings = sum(c in (3, 4) for c in codes)
+    if not codes or not padded or not all(1 <= c <= 4 for c in codes) or downsamplings > 4:
+        raise bad
+    return arch
+
+
+def parse_arch(space: str, key: str | tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    """The integer tuple of an arch key such as ``"(1, 0, 0, 2, 1, 0)"`` (a tuple passes through),
+    checked against the space's encoding; anything else is a ``DataError`` naming the key."""
+    _check_space(space)
+    if isinstance(key, str):
+        if not _KEY.match(key.strip()):
+            raise DataError(f"not a {space} arch: {key!r}")
+        arch = tuple(int(v) for v in key.strip()[1:-1].split(",") if v.strip())
+    else:
+        try:
+            arch = tuple(int(v) for v in key)
+        except (TypeError, ValueError):
+            raise DataError(f"not a {space} arch: {key!r}") from None
+    return _validate(space, arch, key)
+
+
+class SegmentationNet(nn.Module):
+    """Encoder then decoder, as the benchmark trains them; logits of shape (N, classes, H, W)."""
+
+    def __init__(self, encoder: Encoder, num_classes: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = SegmentationDecoder(encoder.out_channels, encoder.reduction, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+def build_network(space: str, arch: str | tuple[int, ...], num_classes: int = NUM_CLASSES) -> nn.Module:
+    """The ``segmentsemantic`` network of ``arch`` in ``space`` ('micro' or 'macro'), freshly
+    initialised with PyTorch's defaults. Input sides must be multiples of the encoder's reduction
+    (32 always works for micro; macro needs 2^(2 + number of downsampling modules))."""
+    ops = parse_arch(space, arch)
+    if space == "micro":
+        encoder = micro_encoder(ops)
+    else:
+        encoder = macro_encoder([c for c in ops if c != 0])
+    return SegmentationNet(encoder, num_classes)
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of trainable parameters (the data files' ``params``, in units, not millions)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
