@@ -14,7 +14,9 @@ from pathlib import Path
 import click
 import torch
 
+from proxylang.compile import compile_proxy
 from proxylang.errors import ProxylangError
+from proxylang.parse import parse
 from segsearch.data import DATASETS, SegmentationDataset
 from segsearch.latency import (
     LatencyTable,
@@ -55,13 +57,11 @@ def cache_dir() -> Path:
 
 def load_proxy(path: Path, device: torch.device):
     """Parse and compile a ``.px`` file with proxylang."""
-    import proxylang
-
     try:
         text = path.read_text()
     except OSError as exc:
         raise ProxylangError(f"{path}: cannot read ({exc.strerror})") from None
-    return proxylang.compile_proxy(proxylang.parse(text, str(path)), device=device)
+    return compile_proxy(parse(text, str(path)), device=device, source=str(path))
 
 
 def _set_threads(threads: int | None) -> None:
@@ -98,14 +98,16 @@ def main() -> None:
               help="search state, written every generation (default: OUT with .search.json)")
 @click.option("--resume", is_flag=True, help="continue the search saved in --checkpoint")
 @click.option("--device", default=None, help="cpu or cuda[:i] (default: CUDA when present)")
-@click.option("--threads", type=int, default=None, help="CPU threads for torch")
+@click.option("--threads", type=int, default=None,
+              help="CPU threads for torch (default 1 on a CPU: scoring batches are tiny, and extra threads "
+                   "only spin-wait on a shared machine)")
 def search(proxy_path: Path, out: Path, resolution: str, batch_size: int, population: int, generations: int,
            parents: int, calibration: int, seed: int, num_classes: int, target_fps: float | None,
            latency_size: str, latency_table: Path | None, compare_random: int, checkpoint: Path | None,
            resume: bool, device: str | None, threads: int | None) -> None:
     """Evolve an architecture by proxy score at initialisation and write it to OUT (arch.json)."""
-    _set_threads(threads)
     dev = resolve_device(device)
+    _set_threads(threads if threads is not None or dev.type != "cpu" else 1)
     config = SearchConfig(population=population, generations=generations, parents=min(parents, population),
                           calibration_size=calibration, resolution=parse_size(resolution),
                           batch_size=batch_size, num_classes=num_classes, seed=seed, target_fps=target_fps,

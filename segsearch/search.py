@@ -239,12 +239,13 @@ class Search:
 
     def run(self) -> Candidate:
         """Calibrate, then evolve from the current state (fresh or resumed); the best candidate."""
+        start = time.perf_counter()
         self.calibrate()
         state = self.state
         if not state.population:
             state.population = self._sorted(self.evaluate(self.random_candidate())
                                              for _ in range(self.config.population))
-            self._finish_generation(time.perf_counter())
+            self._finish_generation(start)
         while state.generation <= self.config.generations:
             start = time.perf_counter()
             parents = state.population[: self.config.parents]
