@@ -21,10 +21,10 @@ class MicroCell(nn.Module):
 
     def __init__(self, ops: Sequence[int], c_in: int, c_out: int, stride: int) -> None:
         super().__init__()
-        self.sources = [src for dst in (1, 2, 3) for src in range(dst)]
+        sources = [src for dst in (1, 2, 3) for src in range(dst)]
         self.edges = nn.ModuleList(
             cell_edge(op, c_in, c_out, stride) if src == 0 else cell_edge(op, c_out, c_out, 1)
-            for op, src in zip(ops, self.sources))
+            for op, src in zip(ops, sources, strict=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]

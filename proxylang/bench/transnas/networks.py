@@ -59,7 +59,12 @@ def parse_arch(space: str, key: str | tuple[int, ...] | list[int]) -> tuple[int,
 
 
 class SegmentationNet(nn.Module):
-    """Encoder then decoder, as the benchmark trains them; logits of shape (N, classes, H, W)."""
+    """Encoder then decoder, as the benchmark trains them; logits of shape (N, classes, H, W).
+
+    Strided layers round sizes up, so an input side that is not a multiple of the encoder's
+    reduction (e.g. 32 for a macro arch that halves the resolution 4 times) comes back slightly
+    larger; it is cropped to the input size (a no-op at the benchmark's 256).
+    """
 
     def __init__(self, encoder: Encoder, num_classes: int) -> None:
         super().__init__()
@@ -67,13 +72,12 @@ class SegmentationNet(nn.Module):
         self.decoder = SegmentationDecoder(encoder.out_channels, encoder.reduction, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(x))
+        return self.decoder(self.encoder(x))[..., : x.shape[-2], : x.shape[-1]]
 
 
 def build_network(space: str, arch: str | tuple[int, ...], num_classes: int = NUM_CLASSES) -> nn.Module:
     """The ``segmentsemantic`` network of ``arch`` in ``space`` ('micro' or 'macro'), freshly
-    initialised with PyTorch's defaults. Input sides must be multiples of the encoder's reduction
-    (32 always works for micro; macro needs 2^(2 + number of downsampling modules))."""
+    initialised with PyTorch's defaults. It runs at any input side that is a multiple of 32."""
     ops = parse_arch(space, arch)
     if space == "micro":
         encoder = micro_encoder(ops)
