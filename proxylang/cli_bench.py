@@ -85,7 +85,7 @@ class SpaceTruth:
 def load_truth(space: str, settings: BenchSettings) -> SpaceTruth:
     from proxylang.bench.transnas import load_zc_json
 
-    records = load_zc_json(settings.truth_file(space), TASK)
+    records = load_zc_json(settings.truth_file(space), TASK, space)
     if not records:
         raise DataError(f"{settings.truth_file(space)}: no {TASK} architectures")
     archs = list(records)
@@ -213,24 +213,22 @@ def common_options(f: Any) -> Any:
 
 
 @click.command("eval")
-@click.argument("expr_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("expr_file", type=str)
 @common_options
 @click.option("--scores-out", type=click.Path(dir_okay=False, path_type=Path),
               help="CSV with one arch,score row per scored architecture.")
-def eval_command(expr_file: Path, bench: str, space: str, sample: int, repeats: int, bench_file: Path | None,
+def eval_command(expr_file: str, bench: str, space: str, sample: int, repeats: int, bench_file: Path | None,
                  data_dir: Path, images: Path | None, resolution: int, batch_size: int, seed: int,
                  device: str | None, cache: Path | None, scores_out: Path | None) -> None:
-    """Rank correlation of the proxy in EXPR_FILE with trained accuracy."""
+    """Rank correlation of the proxy in EXPR_FILE (.px, or - for stdin) with trained accuracy."""
     from proxylang import parse
+    from proxylang.cli import read_proxy_text, user_errors
 
-    try:
+    with user_errors():
         settings = _settings(data_dir, bench_file, resolution, batch_size, seed, device, cache, images)
         spaces = _spaces(space, bench_file)
-        try:
-            text = expr_file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ProxylangError(f"{expr_file}: cannot read ({exc.strerror})") from None
-        node = parse(text, source=str(expr_file))
+        text, source = read_proxy_text(expr_file)
+        node = parse(text, source)
         rows = []
         for name in spaces:
             truth = load_truth(name, settings)
@@ -248,8 +246,6 @@ def eval_command(expr_file: Path, bench: str, space: str, sample: int, repeats: 
             except OSError as exc:
                 raise ProxylangError(f"{scores_out}: cannot write ({exc.strerror})") from None
             click.echo(f"wrote {len(rows)} scores to {scores_out}")
-    except ProxylangError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 def baseline_results(names: list[str], truth: SpaceTruth, settings: BenchSettings, sample: int,
@@ -319,7 +315,9 @@ def baselines_command(bench: str, space: str, sample: int, repeats: int, bench_f
                       data_dir: Path, images: Path | None, resolution: int, batch_size: int, seed: int,
                       device: str | None, cache: Path | None, only: str | None, fmt: str) -> None:
     """Table 3: the classic zero-cost proxies on TransNAS-Bench-101 segmentation."""
-    try:
+    from proxylang.cli import user_errors
+
+    with user_errors():
         settings = _settings(data_dir, bench_file, resolution, batch_size, seed, device, cache, images)
         names = [n.strip() for n in only.split(",")] if only else list(BASELINES)
         unknown = [n for n in names if n not in BASELINES]
@@ -327,8 +325,6 @@ def baselines_command(bench: str, space: str, sample: int, repeats: int, bench_f
             raise ProxylangError(f"unknown baseline {unknown[0]!r}; expected some of {', '.join(BASELINES)}")
         results = {s: baseline_results(names, load_truth(s, settings), settings, sample, repeats)
                    for s in _spaces(space, bench_file)}
-    except ProxylangError as exc:
-        raise click.ClickException(str(exc)) from None
     if fmt == "json":
         click.echo(json.dumps(results, indent=2))
     elif fmt == "csv":

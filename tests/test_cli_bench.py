@@ -12,8 +12,6 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-import proxylang
-from proxylang.ast import Input
 from proxylang.cli_bench import baselines_command, eval_command
 
 ARCHS = ["(1, 2)", "(2, 2)", "(3, 1)", "(1, 1)", "(3, 3)", "(2, 3)"]
@@ -33,9 +31,8 @@ def bench(tmp_path, monkeypatch):
     """A fake ``proxylang.bench.transnas`` and a JSON file in the NASLib format."""
     fake = types.ModuleType("proxylang.bench.transnas")
     fake.build_network = tiny_network
-    fake.load_zc_json = lambda path, task: json.loads(path.read_text())[task]
+    fake.load_zc_json = lambda path, task, space: json.loads(path.read_text())[task]
     fake.count_flops = lambda model, resolution: sum(p.numel() for p in model.parameters()) * resolution ** 2
-    monkeypatch.setitem(sys.modules, "proxylang.bench", types.ModuleType("proxylang.bench"))
     monkeypatch.setitem(sys.modules, "proxylang.bench.transnas", fake)
     records = {a: {"val_accuracy": float(i), "params": {"score": float(i)}, "jacov": {"score": float(i % 3)}}
                for i, a in enumerate(ARCHS)}
@@ -44,26 +41,12 @@ def bench(tmp_path, monkeypatch):
     return path
 
 
-@pytest.fixture
-def l1_language(monkeypatch):
-    """Stand-in for the language: every expression scores Σ|W| over conv sites."""
-
-    def compile_proxy(node):
-        def proxy(stats):
-            s = torch.tensor([float(sum(w.abs().sum() for w in st.W)) for st in stats], dtype=torch.float64)
-            return s, torch.isfinite(s)
-        return proxy
-
-    monkeypatch.setattr(proxylang, "parse", lambda text, source="<expr>": Input("W"), raising=False)
-    monkeypatch.setattr(proxylang, "compile_proxy", compile_proxy, raising=False)
-
-
 def common(bench, tmp_path) -> list[str]:
     return ["--space", "micro", "--bench-file", str(bench), "--resolution", "8", "--batch-size", "2",
             "--sample", "4", "--repeats", "3", "--cache", str(tmp_path / "cache"), "--device", "cpu"]
 
 
-def test_eval_prints_the_protocol_and_writes_scores(bench, l1_language, tmp_path):
+def test_eval_prints_the_protocol_and_writes_scores(bench, tmp_path):
     expr = tmp_path / "l1.px"
     expr.write_text("sum(abs(W))\n")
     out = tmp_path / "scores.csv"
@@ -72,17 +55,28 @@ def test_eval_prints_the_protocol_and_writes_scores(bench, l1_language, tmp_path
     assert first.exit_code == 0, first.output
     assert "sample 4x3" in first.stdout and "full 6" in first.stdout
     rows = list(csv.DictReader(out.open()))
-    assert [r["arch"] for r in rows] == ARCHS and all(float(r["score"]) > 0 for r in rows)
+    assert [r["arch"] for r in rows] == ARCHS
+
+    def l1(arch: str) -> float:  # the network the command builds: seeded with --seed (0)
+        torch.manual_seed(0)
+        convs = [m for m in tiny_network("micro", arch).modules() if isinstance(m, nn.Conv2d)]
+        return float(sum(m.weight.detach().abs().sum() for m in convs))
+
+    assert [float(r["score"]) for r in rows] == pytest.approx([l1(a) for a in ARCHS], rel=1e-5)
     assert len(list((tmp_path / "cache").rglob("*.pt"))) == len(ARCHS)
     again = CliRunner().invoke(eval_command, args)  # from the cache, same figures
     assert again.stdout == first.stdout
 
 
-def test_eval_errors_are_one_line(bench, l1_language, tmp_path):
+def test_eval_errors_are_one_line(bench, tmp_path):
     result = CliRunner().invoke(eval_command, [str(tmp_path / "missing.px"), *common(bench, tmp_path)])
-    assert result.exit_code != 0 and "cannot read" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "error:" in result.output and "cannot read" in result.output
+    ill_typed = tmp_path / "bad.px"
+    ill_typed.write_text("sum(matmul(W, A))\n")
+    result = CliRunner().invoke(eval_command, [str(ill_typed), *common(bench, tmp_path)])
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and "Traceback" not in result.output
     both = CliRunner().invoke(eval_command, [str(tmp_path / "x.px"), "--bench-file", str(bench)])
-    assert both.exit_code != 0 and "--space micro or macro" in both.output
+    assert both.exit_code == 2 and "--space micro or macro" in both.output
 
 
 def test_baselines_table_json_and_reference_agreement(bench, tmp_path):
