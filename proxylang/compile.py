@@ -2,7 +2,7 @@
 
 Every input is packed once into a flat tensor holding all sites of all networks (``pack``), with segment
 ids per (network, site) and per row. An elementwise chain is then one torch call per node for the whole
-batch, reductions are ``index_add_`` over segment ids, row-wise softmax uses row ids, and matrix
+batch, reductions are segment sums over contiguous runs, row-wise softmax uses row ids, and matrix
 operations (gram, matmul, slogdet, pairwise, hamming) run batched on stacks of equal-shape matrices.
 Structurally equal sub-trees are computed once (the frozen AST nodes are the memo keys).
 
@@ -61,11 +61,15 @@ class Layout:
         return torch.repeat_interleave(torch.arange(self.segments, device=self.device), self.numel)
 
     @cached_property
+    def row_lengths(self) -> Tensor:
+        """Length of every row of every segment, in order."""
+        per_row = [c for r, c in self.shapes for _ in range(r)]
+        return torch.tensor(per_row, dtype=torch.long, device=self.device)
+
+    @cached_property
     def row(self) -> Tensor:
         """Global row index of each element (rows of all segments numbered in order)."""
-        per_row = [c for r, c in self.shapes for _ in range(r)]
-        cols = torch.tensor(per_row, dtype=torch.long, device=self.device)
-        return torch.repeat_interleave(torch.arange(len(cols), device=self.device), cols)
+        return torch.repeat_interleave(torch.arange(self.rows, device=self.device), self.row_lengths)
 
     @cached_property
     def rows(self) -> int:
@@ -140,6 +144,13 @@ def concrete_shape(shape: tuple[sympy.Expr, ...], batch_size: int) -> tuple[int,
     return tuple(int(d.subs(N, batch_size)) for d in shape)
 
 
+def _contiguous_sums(data: Tensor, lengths: Tensor) -> Tensor:
+    """Sum of each run of ``lengths`` consecutive elements (segments are stored contiguously)."""
+    if len(lengths) == 0:
+        return torch.zeros(0, dtype=data.dtype, device=data.device)
+    return torch.segment_reduce(data, "sum", lengths=lengths)
+
+
 class _FusedEvaluator:
     """Evaluates a typed tree on packed statistics, one torch call per node for the whole batch."""
 
@@ -211,35 +222,34 @@ class _FusedEvaluator:
     def elementwise(self, fn, args: list[Value]) -> Value:
         layout = next((a.layout for a in args if a.layout is not None and a.layout.shapes is not None),
                       next((a.layout for a in args if a.layout is not None), None))
-        data = [a.data[layout.seg] if (a.layout is not None and a.layout.shapes is None
-                                       and layout.shapes is not None) else a.data for a in args]
+        data = [a.data.index_select(0, layout.seg) if (a.layout is not None and a.layout.shapes is None
+                                                       and layout.shapes is not None) else a.data
+                for a in args]
         return Value(fn(*data), layout)
 
     def segment_sum(self, data: Tensor, layout: Layout) -> Tensor:
-        total = torch.zeros(layout.segments, dtype=data.dtype, device=self.device)
-        return total.index_add_(0, layout.seg, data)
+        return _contiguous_sums(data, layout.numel)
 
     def row_max_and_sum(self, x: Tensor, layout: Layout) -> tuple[Tensor, Tensor]:
         row = layout.row
         peak = torch.full((layout.rows,), -torch.inf, dtype=x.dtype, device=self.device)
         peak = peak.scatter_reduce(0, row, x, "amax", include_self=True)
-        shifted = x - peak[row]
-        total = torch.zeros(layout.rows, dtype=x.dtype, device=self.device).index_add_(0, row, shifted.exp())
-        return shifted, total
+        shifted = x - peak.index_select(0, row)
+        return shifted, _contiguous_sums(shifted.exp(), layout.row_lengths)
 
     def softmax(self, x: Value) -> Value:
         shifted, total = self.row_max_and_sum(x.data, x.layout)
-        return Value(shifted.exp() / total[x.layout.row], x.layout)
+        return Value(shifted.exp() / total.index_select(0, x.layout.row), x.layout)
 
     def logsoftmax(self, x: Value) -> Value:
         shifted, total = self.row_max_and_sum(x.data, x.layout)
-        return Value(shifted - total.log()[x.layout.row], x.layout)
+        return Value(shifted - total.log().index_select(0, x.layout.row), x.layout)
 
     def normalize(self, x: Value) -> Value:
         layout, n = x.layout, x.layout.numel.to(self.dtype)
-        centred = x.data - (self.segment_sum(x.data, layout) / n)[layout.seg]
+        centred = x.data - (self.segment_sum(x.data, layout) / n).index_select(0, layout.seg)
         std = (self.segment_sum(centred.square(), layout) / n).sqrt()
-        return Value(centred / std[layout.seg], layout)
+        return Value(centred / std.index_select(0, layout.seg), layout)
 
     def cosine(self, a: Value, b: Value) -> Value:
         s = lambda t: self.segment_sum(t, a.layout)  # noqa: E731
