@@ -188,7 +188,9 @@ def _root(t: Tensor, _n: Tensor) -> Tensor:
 
 def _elementwise(name: str, arity: int, fn: Callable[..., Tensor], formula: str, latex: str,
                  **extra: object) -> Primitive:
-    shape = "any → same" if arity == 1 else "x, y equal shapes or either scalar → that shape"
+    shape = "x, y equal shapes or either scalar → that shape"
+    if arity == 1 or extra.get("literal_exponent"):
+        shape = "any → same" if arity == 1 else "x any, p a literal → shape of x"
     return Primitive(name, arity, "elementwise", formula, shape, latex,
                      same_as_argument if arity == 1 else broadcast_rule, fn=fn, **extra)
 
@@ -281,7 +283,8 @@ def primitive_table() -> str:
     rows = ["| name | arity | formula | shape rule |", "| --- | --- | --- | --- |"]
     for p in PRIMITIVES.values():
         infix = f" (`{INFIX[p.name]}`)" if p.name in INFIX else ""
-        rows.append(f"| `{p.name}`{infix} | {p.arity} | {p.formula} | {p.shape} |")
+        formula = p.formula.replace("|", "\\|")
+        rows.append(f"| `{p.name}`{infix} | {p.arity} | {formula} | {p.shape} |")
     return "\n".join(rows)
 
 
@@ -289,3 +292,6 @@ def describe(name: str) -> str:
     """One line on a primitive, for docstrings and help texts."""
     p = PRIMITIVES[name]
     return f"{p.name}: {p.formula} [{p.shape}]"
+
+
+__doc__ += "\nThe primitives (generated from the registry):\n\n" + primitive_table() + "\n"

@@ -39,3 +39,13 @@ def test_rejects_with_expression_and_column(text, expr, column, words):
         check(parse(text), "f.px")
     assert info.value.column == column and words in info.value.message
     assert str(info.value).startswith(f"f.px:1:{column}: {expr}: ")
+
+
+def test_language_doc_lists_every_primitive_as_the_registry_does():
+    from pathlib import Path
+
+    from proxylang.primitives import primitive_table
+
+    doc = (Path(__file__).parent.parent / "docs" / "language.md").read_text(encoding="utf-8")
+    table = doc.split("<!-- primitives:begin -->\n")[1].split("<!-- primitives:end -->")[0]
+    assert table.strip() == primitive_table().strip()
