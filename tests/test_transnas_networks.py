@@ -72,6 +72,7 @@ def test_flops_scale_with_pixels_and_ignore_the_device():
     assert count_flops(meta_model, 256) == full
     assert count_flops(model, 128) == pytest.approx(full / 4)
     assert model.encoder.stem[0].weight.device.type == "cpu"  # the model is left untouched
+    assert model.training and model.decoder[0][1].training
 
 
 def _sample(space: str, n: int = 5) -> list[tuple[str, dict]]:

@@ -4,7 +4,8 @@ Found by matching the files exactly: one 3xRxR image (batch 1), every leaf modul
 ``Conv2d`` multiply-accumulates plus one per output for a bias, ``BatchNorm2d`` two per input
 element (one if not affine), ReLU/LeakyReLU one per element. Transposed convolutions (the decoder's
 upsamplings), identities and zero edges count nothing, because that counter did not support them.
-The pass runs on the meta device, so it costs no arithmetic and no memory whatever the model's device.
+The pass runs on the meta device, so it costs no arithmetic and no memory whatever the model's device,
+in eval mode (BatchNorm's batch statistics are the slow part of a meta pass, and change no count).
 """
 
 from __future__ import annotations
@@ -40,10 +41,14 @@ def count_flops(model: nn.Module, resolution: int = 256) -> float:
     handles = [m.register_forward_hook(hook) for m in leaves]
     meta = {name: torch.empty_like(t, device="meta")
             for name, t in (*model.named_parameters(), *model.named_buffers())}
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
     try:
         with torch.no_grad():
             functional_call(model, meta, (torch.empty(1, 3, resolution, resolution, device="meta"),))
     finally:
         for h in handles:
             h.remove()
+        for m, training in modes.items():
+            m.training = training
     return total / 1e6

@@ -1,6 +1,11 @@
 """Ground truth of TransNAS-Bench-101 archs, from NASLib's zero-cost JSON files or from the official
 benchmark file (``transnas-bench_v10141024.pth``), read without the official package.
 
+The official file is a ``torch.save``-d dict: ``{"data": {space: {arch_str: {task: {"metrics":
+{name: [one value per epoch]}, "model_info": {...}, "total_epochs": n}}}}, "metrics_dict": ...,
+"info_names": ..., "task_list": ...}`` with arch strings such as ``64-41414-1_02_333`` (micro) and
+``64-1234-basic`` (macro); segmentsemantic's validation metrics are ``valid_acc`` and ``valid_mIoU``.
+
 Both readers return an :class:`ArchTable` of :class:`ArchRecord`, keyed by the JSON files' arch
 keys (``"(1, 0, 0, 2, 1, 0)"``). A record *is* the NASLib JSON record (a dict), so code written
 against that format (``rec["val_accuracy"]``, ``rec["jacov"]["score"]``) keeps working.
