@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -132,18 +132,21 @@ def presample(archs: Sequence[str], size: int, seed: int) -> list[str]:
     return [archs[i] for i in order[: min(size, len(archs))]]
 
 
-def score_proxy(proxy: Any, stats: Iterable[NetStats], total: int | None = None, chunk: int = 16,
-                chunk_bytes: int = 2**30, desc: str = "scoring") -> tuple[np.ndarray, np.ndarray]:
-    """Scores and validity of a compiled proxy over a stream of statistics, at most ``chunk`` networks
-    or ``chunk_bytes`` of statistics at a time, so that memory holds one chunk, not the whole
-    benchmark. A proxy that normalises (``norm_avt``) must have been calibrated first."""
-    scores: list[np.ndarray] = []
-    valid: list[np.ndarray] = []
+def score_proxies(proxies: Mapping[str, Any], stats: Iterable[NetStats], total: int | None = None,
+                  chunk: int = 16, chunk_bytes: int = 2**30,
+                  desc: str = "scoring") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Scores and validity of several compiled proxies over one pass of a stream of statistics (each
+    network's statistics are extracted or read once, whatever the number of proxies). Networks go
+    through at most ``chunk`` at a time or ``chunk_bytes`` of statistics, so memory holds one chunk,
+    not the whole benchmark. A proxy that normalises (``norm_avt``) must have been calibrated first."""
+    scores: dict[str, list[np.ndarray]] = {name: [] for name in proxies}
+    valid: dict[str, list[np.ndarray]] = {name: [] for name in proxies}
 
     def flush(batch: list[NetStats]) -> None:
-        s, v = proxy(batch)
-        scores.append(s.detach().cpu().numpy().astype(np.float64))
-        valid.append(v.detach().cpu().numpy().astype(bool))
+        for name, proxy in proxies.items():
+            s, v = proxy(batch)
+            scores[name].append(s.detach().cpu().numpy().astype(np.float64))
+            valid[name].append(v.detach().cpu().numpy().astype(bool))
 
     batch: list[NetStats] = []
     held = 0
@@ -155,6 +158,12 @@ def score_proxy(proxy: Any, stats: Iterable[NetStats], total: int | None = None,
             batch, held = [], 0
     if batch:
         flush(batch)
-    if not scores:
-        return np.zeros(0), np.zeros(0, dtype=bool)
-    return np.concatenate(scores), np.concatenate(valid)
+    return {name: (np.concatenate(scores[name]) if scores[name] else np.zeros(0),
+                   np.concatenate(valid[name]) if valid[name] else np.zeros(0, dtype=bool))
+            for name in proxies}
+
+
+def score_proxy(proxy: Any, stats: Iterable[NetStats], total: int | None = None, chunk: int = 16,
+                chunk_bytes: int = 2**30, desc: str = "scoring") -> tuple[np.ndarray, np.ndarray]:
+    """:func:`score_proxies` for one proxy."""
+    return score_proxies({"proxy": proxy}, stats, total, chunk, chunk_bytes, desc)["proxy"]
