@@ -90,3 +90,11 @@ def test_params_and_flops_match_the_data_files(space):
             model = build_network(space, key)
         assert count_params(model) / 1e6 == pytest.approx(record["params"]["score"], rel=5e-3), key
         assert count_flops(model, 256) == pytest.approx(record["flops"]["score"], rel=2e-2), key
+
+
+def test_zero_edge_keeps_the_graph_when_channels_are_kept():
+    model = build_network("micro", "(3, 0, 3, 0, 0, 3)", num_classes=3)  # skip-free; 0->2, 0->3 are none
+    zero = model.encoder.layers[1][0].edges[1]
+    x = torch.randn(1, 128, 8, 8, requires_grad=True)
+    out = zero(x)
+    assert out.shape == (1, 128, 8, 8) and not out.any() and out.requires_grad
