@@ -28,8 +28,11 @@ def tiny_network(space: str, arch: str) -> nn.Module:
 
 @pytest.fixture
 def bench(tmp_path, monkeypatch):
-    """A fake ``proxylang.bench.transnas`` and a JSON file in the NASLib format."""
+    """``proxylang.bench.transnas`` with tiny networks, and a JSON file in the NASLib format."""
+    import proxylang.bench.transnas as real
+
     fake = types.ModuleType("proxylang.bench.transnas")
+    fake.__dict__.update({k: v for k, v in vars(real).items() if not k.startswith("__")})
     fake.build_network = tiny_network
     fake.load_zc_json = lambda path, task, space: json.loads(path.read_text())[task]
     fake.count_flops = lambda model, resolution: sum(p.numel() for p in model.parameters()) * resolution ** 2
