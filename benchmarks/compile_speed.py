@@ -50,11 +50,13 @@ def network_stats(count: int, batch: int = 8, resolution: int = 16) -> list:
     return stats
 
 
-def best_time(fn, repeats: int) -> float:
+def best_time(fn, repeats: int, device: str = "cpu") -> float:
     best = math.inf
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -66,9 +68,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    stats = network_stats(args.nets)
+    stats = [s.to(args.device) for s in network_stats(args.nets)]  # both sides on the same device
     sites = sum(len(s.W) for s in stats)
-    pack_time = best_time(lambda: pack(stats, args.device), args.repeats)
+    pack_time = best_time(lambda: pack(stats, args.device), args.repeats, args.device)
     packed = pack(stats, args.device)
     print(f"{args.nets} networks, {sites} conv sites, {sum(len(s.R) for s in stats)} ReLU sites; "
           f"pack once: {pack_time * 1e3:.1f} ms")
@@ -81,8 +83,8 @@ def main() -> None:
         eager_scores, eager_valid = evaluate_eager(node, stats)
         agree = torch.equal(fused_valid.cpu(), eager_valid) and torch.allclose(
             fused_scores.cpu()[eager_valid], eager_scores[eager_valid], rtol=1e-3, atol=1e-3)
-        eager = best_time(lambda n=node: evaluate_eager(n, stats), args.repeats)
-        fused = best_time(lambda p=proxy: p(packed), args.repeats)
+        eager = best_time(lambda n=node: evaluate_eager(n, stats), args.repeats, args.device)
+        fused = best_time(lambda p=proxy: p(packed), args.repeats, args.device)
         ratios.append(eager / fused)
         label = " ".join(text.split())
         label = label if len(label) <= 46 else label[:43] + "..."
