@@ -80,16 +80,21 @@ def main() -> None:
 @click.option("--proxy", "proxy_path", type=click.Path(path_type=Path), required=True,
               help="proxy expression file (.px), e.g. examples/saswot.px")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("arch.json"), show_default=True)
-@click.option("--resolution", default="64x128", show_default=True, help="HxW of the scoring batch")
-@click.option("--batch-size", default=4, show_default=True, help="images in the scoring batch")
-@click.option("--population", default=24, show_default=True)
-@click.option("--generations", default=12, show_default=True)
-@click.option("--parents", default=6, show_default=True, help="top-K parents per generation")
-@click.option("--calibration", default=16, show_default=True, help="random pre-sample for AVT min/max")
-@click.option("--seed", default=0, show_default=True)
-@click.option("--num-classes", default=19, show_default=True)
+@click.option("--resolution", default="{}x{}".format(*SearchConfig.resolution), show_default=True,
+              help="HxW of the scoring batch")
+@click.option("--batch-size", default=SearchConfig.batch_size, show_default=True,
+              help="images in the scoring batch")
+@click.option("--population", default=SearchConfig.population, show_default=True)
+@click.option("--generations", default=SearchConfig.generations, show_default=True)
+@click.option("--parents", default=SearchConfig.parents, show_default=True,
+              help="top-K parents per generation")
+@click.option("--calibration", default=SearchConfig.calibration_size, show_default=True,
+              help="random pre-sample for AVT min/max")
+@click.option("--seed", default=SearchConfig.seed, show_default=True)
+@click.option("--num-classes", default=SearchConfig.num_classes, show_default=True)
 @click.option("--target-fps", type=float, default=None, help="reject students predicted slower than this")
-@click.option("--latency-size", default="1024x2048", show_default=True, help="HxW the FPS refers to")
+@click.option("--latency-size", default="{}x{}".format(*SearchConfig.latency_size), show_default=True,
+              help="HxW the FPS refers to")
 @click.option("--latency-table", type=click.Path(path_type=Path), default=None,
               help="latency lookup table file (default: one per device under $SEGSEARCH_CACHE)")
 @click.option("--compare-random", default=100, show_default=True,

@@ -20,7 +20,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from segsearch.space import OPS, STUDENT_STEM_HEAD_WIDTH, WIDTH_RATIOS, Arch, channels, check_arch
+from segsearch.space import (
+    CHANNELS_PER_SCALE,
+    OPS,
+    STUDENT_STEM_HEAD_WIDTH,
+    WIDTH_RATIOS,
+    Arch,
+    channels,
+    check_arch,
+)
 
 ROLES = ("student", "teacher")
 
@@ -82,7 +90,7 @@ class Stem(nn.Sequential):
     """Three stride-2 steps from the image to 1/8 (FasterSeg's ConvNorm + two double convolutions)."""
 
     def __init__(self, width: float) -> None:
-        c1, c2 = round(2 * 12 * width) * 2, round(4 * 12 * width) * 2
+        c1, c2 = round(2 * CHANNELS_PER_SCALE * width) * 2, round(4 * CHANNELS_PER_SCALE * width) * 2
         super().__init__(ConvNorm(3, c1, 3, 2), make_op("conv_x2", c1, c2, 2),
                          make_op("conv_x2", c2, channels(0, width), 2))
         self.config = f"stem:{width:.4f}"
@@ -155,9 +163,10 @@ def _prefix(downs: tuple[int, ...], layer: int) -> str:
 
 @dataclass(frozen=True)
 class CellPlan:
-    """Where a cell of a branch sits: its module key, input and output scale and channels."""
+    """Where a cell of a branch sits: its module key, layer, input and output scale and channels."""
 
     key: str
+    layer: int
     in_scale: int
     c_in: int
     out_scale: int
@@ -181,7 +190,7 @@ class SegNet(nn.Module):
         for plan in self.plans:
             for p in plan:
                 if p.key not in self.cells:
-                    op = OPS[arch.alpha[int(p.key.split("_")[0])][p.in_scale]]
+                    op = OPS[arch.alpha[p.layer][p.in_scale]]
                     self.cells[p.key] = Cell(op, p.c_in, p.c_out, 1 + p.out_scale - p.in_scale)
         self.decoders = nn.ModuleList(
             BranchDecoder(plan[-1].out_scale, stem_head, [c for _, _, c in self._skips(plan)])
@@ -199,7 +208,7 @@ class SegNet(nn.Module):
                 width = 1.0
             else:
                 width = WIDTH_RATIOS[self.arch.ratio[l][out_scale]]
-            plan.append(CellPlan(_prefix(downs, l), path[l], c_in, out_scale, channels(out_scale, width)))
+            plan.append(CellPlan(_prefix(downs, l), l, path[l], c_in, out_scale, channels(out_scale, width)))
             c_in = plan[-1].c_out
         return plan
 

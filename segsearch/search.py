@@ -66,13 +66,13 @@ class Proxy(Protocol):
 class SearchConfig:
     """Everything that decides a search's result (a checkpoint only resumes under the same config)."""
 
-    population: int = 24
-    generations: int = 12
-    parents: int = 6
+    population: int = 16
+    generations: int = 8
+    parents: int = 4
     fresh_per_generation: int = 2
     crossover_prob: float = 0.5
     mutated_rows: int = 2
-    calibration_size: int = 16
+    calibration_size: int = 12
     resolution: tuple[int, int] = (64, 128)
     batch_size: int = 4
     num_classes: int = 19
@@ -122,7 +122,7 @@ class ArchScorer:
     def stats(self, arch: Arch) -> NetStats:
         torch.manual_seed(self.config.seed)  # same initialisation scheme for every candidate
         net = build_network(arch, self.config.num_classes, "student").to(self.device)
-        return extract_stats(net, self.images, self.labels)
+        return extract_stats(net, self.images, self.labels, keep_on_device=self.device.type == "cuda")
 
     def calibrate(self, archs: Sequence[Arch]) -> None:
         self.proxy.calibrate([self.stats(a) for a in archs])
