@@ -1,8 +1,10 @@
-"""The ``proxylang`` command. Other modules add their commands with ``main.add_command(...)`` and wrap
-their bodies in ``user_errors()`` so a bad input prints one ``error:`` line, never a traceback."""
+"""The ``proxylang`` command. Other stages' commands are listed in ``LAZY_COMMANDS`` (or added with
+``main.add_command(...)``) and wrap their bodies in ``user_errors()`` so a bad input prints one
+``error:`` line, never a traceback."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,7 +44,27 @@ def read_proxy_text(path: str) -> tuple[str, str]:
         raise ProxylangError(f"{path}: cannot read ({exc.strerror})") from None
 
 
-@click.group()
+# name -> (module, attribute): imported on first use, so `proxylang check` starts fast and the modules
+# that import this one (for user_errors) make no import cycle
+LAZY_COMMANDS = {
+    "eval": ("proxylang.cli_bench", "eval_command"),
+    "baselines": ("proxylang.cli_bench", "baselines_command"),
+    "evolve": ("proxylang.cli_evolve", "evolve"),
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS and name not in self.commands:
+            module, attribute = LAZY_COMMANDS[name]
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup)
 def main() -> None:
     """proxylang: zero-cost NAS proxies as expressions over per-layer statistics."""
 

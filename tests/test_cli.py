@@ -31,3 +31,10 @@ def test_syntax_error_and_missing_file():
     assert result.exit_code == 2 and result.output.startswith("error: <stdin>:1:6: unexpected end of input")
     result = run("check", "no/such.px")
     assert result.exit_code == 2 and result.output.startswith("error: no/such.px: cannot read")
+
+
+def test_every_stage_command_is_reachable_from_main():
+    result = run("--help")
+    assert result.exit_code == 0
+    for name in ["check", "show", "eval", "baselines", "evolve"]:
+        assert f"  {name} " in result.output, name
