@@ -212,7 +212,7 @@ class _FusedEvaluator:
             total = self.segment_sum(primitive.pre(x.data), x.layout)
             out = Value(primitive.post(total, x.layout.numel.to(self.dtype)), x.layout.scalar())
         elif kind == "matrix":
-            out = self.matrix(primitive.batched, args)
+            out = self.matrix(primitive.batched, args, typed.type.is_matrix)
         else:
             out = getattr(self, node.op)(*args)
         return self.flag_nonfinite(out)
@@ -269,7 +269,7 @@ class _FusedEvaluator:
         rows = torch.tensor([r for r, _ in a.layout.shapes], dtype=self.dtype, device=self.device)
         return Value(self.segment_sum(lp.exp() * (lp - lq), a.layout) / rows, a.layout.scalar())
 
-    def matrix(self, kernel, args: list[Value]) -> Value:
+    def matrix(self, kernel, args: list[Value], gives_matrix: bool) -> Value:
         """Group segments by the shapes of all operands and run the kernel on each stack."""
         layouts = [a.layout for a in args]
         pieces = [list(torch.split(a.data, lay.sizes)) for a, lay in zip(args, layouts, strict=True)]
@@ -284,9 +284,11 @@ class _FusedEvaluator:
             for j, i in enumerate(members):
                 results[i] = out[j]
         owner = layouts[0].owner
-        if not results or results[0].dim() == 0:
-            data = torch.stack(results) if results else torch.zeros(0, dtype=self.dtype, device=self.device)
-            return Value(data, Layout(owner, None, self.n))
+        if not results:  # no site of this kind in the whole batch
+            empty = torch.zeros(0, dtype=self.dtype, device=self.device)
+            return Value(empty, Layout(owner, [] if gives_matrix else None, self.n))
+        if not gives_matrix:
+            return Value(torch.stack(results), Layout(owner, None, self.n))
         shapes = [tuple(r.shape) for r in results]
         return Value(torch.cat([r.reshape(-1) for r in results]), Layout(owner, shapes, self.n))
 

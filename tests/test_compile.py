@@ -79,3 +79,16 @@ def test_random_well_typed_proxies_run_without_shape_errors(real_stats):
             ref_scores, ref_valid = evaluate_eager(node, real_stats)
             assert torch.equal(valid, ref_valid), node
             torch.testing.assert_close(scores[valid], ref_scores[valid], rtol=1e-6, atol=1e-6)
+
+
+def test_networks_without_relu_sites(real_stats):
+    from proxylang.stats import NetStats
+
+    no_relu = [NetStats(s.A, s.G, s.W) for s in real_stats]
+    for text, valid_expected in [("sum(gram(R))", True), ("sum(R) + 1", True),
+                                 ("slogdet(layersum(gram(R > 0) + gram(1 - (R > 0))))", False)]:
+        node = parse(text)
+        scores, valid = compile_proxy(node)(no_relu)
+        ref_scores, ref_valid = evaluate_eager(node, no_relu)
+        assert valid.tolist() == ref_valid.tolist() == [valid_expected] * 3, text
+        torch.testing.assert_close(scores[valid], ref_scores[valid])
