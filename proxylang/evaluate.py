@@ -133,7 +133,7 @@ def presample(archs: Sequence[str], size: int, seed: int) -> list[str]:
 
 
 def score_proxies(proxies: Mapping[str, Any], stats: Iterable[NetStats], total: int | None = None,
-                  chunk: int = 16, chunk_bytes: int = 2**30,
+                  chunk: int = 16, chunk_bytes: int = 2**29,
                   desc: str = "scoring") -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Scores and validity of several compiled proxies over one pass of a stream of statistics (each
     network's statistics are extracted or read once, whatever the number of proxies). Networks go
@@ -164,6 +164,6 @@ def score_proxies(proxies: Mapping[str, Any], stats: Iterable[NetStats], total: 
 
 
 def score_proxy(proxy: Any, stats: Iterable[NetStats], total: int | None = None, chunk: int = 16,
-                chunk_bytes: int = 2**30, desc: str = "scoring") -> tuple[np.ndarray, np.ndarray]:
+                chunk_bytes: int = 2**29, desc: str = "scoring") -> tuple[np.ndarray, np.ndarray]:
     """:func:`score_proxies` for one proxy."""
     return score_proxies({"proxy": proxy}, stats, total, chunk, chunk_bytes, desc)["proxy"]
