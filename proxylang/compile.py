@@ -20,7 +20,7 @@ import sympy
 import torch
 from torch import Tensor
 
-from proxylang.ast import Call, Input, Node, Num, walk
+from proxylang.ast import Call, Input, Node, Num
 from proxylang.check import Typed, check
 from proxylang.errors import ProxylangError
 from proxylang.primitives import PRIMITIVES
@@ -184,10 +184,9 @@ class _FusedEvaluator:
         if value.layout is None:
             self.bad[:] = True
             return value
-        seg = value.layout.seg if value.layout.shapes is not None else None
-        broken = ~finite if seg is None else torch.zeros(value.layout.segments, dtype=torch.bool,
-                                                         device=self.device).index_put_((seg,), ~finite,
-                                                                                        accumulate=True)
+        broken = ~finite
+        if value.layout.shapes is not None:  # a segment is broken when any of its elements is
+            broken = _contiguous_sums(broken.to(self.dtype), value.layout.numel) > 0
         self.bad[value.layout.owner[broken]] = True
         return value
 
@@ -327,10 +326,6 @@ class CompiledProxy:
         self.device = torch.device(device) if device is not None else None
         self.bounds: Bounds = {}
 
-    @property
-    def needs_calibration(self) -> bool:
-        return any(PRIMITIVES[n.op].kind == "norm_avt" for n in _calls(self.node)) and not self.bounds
-
     def _run(self, stats: Sequence[NetStats] | PackedStats, calibrating: bool) -> tuple[Tensor, Tensor]:
         packed = pack(stats, self.device)
         with torch.no_grad():
@@ -345,10 +340,6 @@ class CompiledProxy:
     def __call__(self, stats: Sequence[NetStats] | PackedStats) -> tuple[Tensor, Tensor]:
         """Scores (float64) and validity (bool), one per network."""
         return self._run(stats, calibrating=False)
-
-
-def _calls(node: Node) -> list[Call]:
-    return [n for n in walk(node) if isinstance(n, Call)]
 
 
 def compile_proxy(node: Node, device: torch.device | str | None = None,
