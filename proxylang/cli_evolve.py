@@ -18,14 +18,24 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 import tomllib
 from tqdm import tqdm
 
+from proxylang import to_text
 from proxylang.ast import Call, Node
+from proxylang.baselines import EXPRESSION_BASELINES, library_expression
+from proxylang.cli import user_errors
 from proxylang.errors import ProxylangError
 from proxylang.evolve import STRATEGIES, Search, SearchConfig, SearchResult, config_from_mapping
 from proxylang.plots import plot_proxy_vs_accuracy, plot_search_curves
-from proxylang.search_data import DataConfig, ProxyFitness, Split, expression_operators, load_search_splits
+from proxylang.search_data import (
+    DataConfig,
+    ProxyFitness,
+    expression_operators,
+    load_search_data,
+    split_kendall,
+)
 
 STRATEGY_CHOICES = (*STRATEGIES, "both")
 
@@ -45,10 +55,10 @@ class RunSettings:
 
 
 # Sized to finish on 2 CPU cores in well under 30 minutes, statistics extraction included.
-DEFAULT_SEARCH = SearchConfig(population=40, iterations=30, offspring=20, pool=20, top_k=8)
+DEFAULT_SEARCH = SearchConfig(population=24, iterations=40, offspring=12, pool=12, top_k=6)
 DEFAULTS = {
-    "micro": RunSettings(space="micro", search=DEFAULT_SEARCH),
-    "macro": RunSettings(space="macro", search=DEFAULT_SEARCH),
+    "micro": RunSettings(space="micro", strategy="both", search=DEFAULT_SEARCH),
+    "macro": RunSettings(space="macro", strategy="both", search=DEFAULT_SEARCH),
 }
 
 
@@ -103,14 +113,19 @@ def _claim_run_dir(out: Path, settings: RunSettings, resume: bool) -> None:
     saved.write_text(json.dumps(settings_json(settings), indent=2) + "\n")
 
 
-def _progress_line(strategy: str, bar: tqdm) -> Callable[[dict[str, Any]], None]:
+def _progress_line(bar: tqdm) -> Callable[[dict[str, Any]], None]:
     def show(record: dict[str, Any]) -> None:
         bar.update(1)
         bar.set_postfix_str(
-            f"best {record['best_train']:.3f} mean {record['mean_train']:.3f} val {record['best_val']:.3f} "
-            f"{record['evals_per_s']} ev/s rej {sum(record['rejections'].values())}", refresh=True)
+            f"best {_show(record['best_train'])} mean {_show(record['mean_train'])} "
+            f"val {_show(record['best_val'])} {record['evals_per_s']} ev/s "
+            f"rej {sum(record['rejections'].values())}", refresh=True)
 
     return show
+
+
+def _show(x: float | None) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{x:+.3f}"
 
 
 def _run_strategy(strategy: str, settings: RunSettings, fitness: ProxyFitness, out: Path, resume: bool,
@@ -124,76 +139,72 @@ def _run_strategy(strategy: str, settings: RunSettings, fitness: ProxyFitness, o
     total = None if budget is not None else config.iterations + 1
     with tqdm(total=total, initial=search.state.generation, desc=strategy, unit="gen",
               file=sys.stderr) as bar:
-        return search.run(on_generation=_progress_line(strategy, bar))
-
-
-def _library_proxy(name: str) -> Node:
-    from proxylang.library import load_proxy
-
-    return load_proxy(name)
-
-
-def _kendalls(fitness: ProxyFitness, node: Node, splits: dict[str, Split]) -> dict[str, float] | None:
-    """Kd of a proxy on every split, or ``None`` when it cannot be compiled or collapses on train."""
-    try:
-        proxy = fitness.compile(node)
-        kds = {name: fitness.kendall(proxy, split)[0] for name, split in splits.items()}
-    except ProxylangError:
-        return None
-    return None if math.isnan(kds["train"]) else kds
+        return search.run(on_generation=_progress_line(bar))
 
 
 def _round(kds: dict[str, float]) -> dict[str, float | None]:
     return {k: (None if math.isnan(v) else round(v, 4)) for k, v in kds.items()}
 
 
-def run_evolve(settings: RunSettings, out: Path, data_dir: Path, cache: Path, workers: int = 1,
+def _final_candidates(results: dict[str, SearchResult[Node]], partners: tuple[str, ...]) -> dict[str, Node]:
+    """Each strategy's best, and the evolved best combined with each library partner through AVT."""
+    candidates = {f"{s} best": r.best.candidate for s, r in results.items()}
+    searched = results.get("evolution", next(iter(results.values()))).best.candidate
+    for partner in partners:
+        candidates[f"norm_avt(evolved) + norm_avt({partner})"] = Call(
+            "add", (Call("norm_avt", (searched,)), Call("norm_avt", (library_expression(partner),))))
+    return candidates
+
+
+def run_evolve(settings: RunSettings, out: Path, data_dir: Path | None, cache: Path | None, workers: int = 1,
                resume: bool = False) -> dict[str, Any]:
     """The whole command: statistics, searches, ensembles, holdout report and figures; returns the summary."""
-    from proxylang import to_text
-
     _claim_run_dir(out, settings, resume)
     start = time.perf_counter()
-    splits, presample, reference = load_search_splits(settings.space, data_dir, settings.data, cache)
-    fitness = ProxyFitness(splits["train"], splits["val"], presample)
+    data = load_search_data(settings.space, data_dir, settings.data, cache)
+    fitness = data.fitness()
     stats_seconds = time.perf_counter() - start
 
     results: dict[str, SearchResult[Node]] = {}
     for strategy in settings.strategies():
         budget = results["evolution"].evaluations if strategy == "random" and results else None
         results[strategy] = _run_strategy(strategy, settings, fitness, out, resume, workers, budget)
+    search_seconds = time.perf_counter() - start - stats_seconds
 
-    searched = results.get("evolution", next(iter(results.values()))).best.candidate
-    candidates: dict[str, Node] = {"searched": searched}
-    for partner in settings.ensemble_with:
-        candidates[f"ensemble with {partner}"] = Call(
-            "add", (Call("norm_avt", (searched,)), Call("norm_avt", (_library_proxy(partner),))))
-    scored = {name: kds for name, node in candidates.items() if (kds := _kendalls(fitness, node, splits))}
-    chosen = max(scored, key=lambda name: (scored[name]["val"], name == "searched"))
+    candidates = _final_candidates(results, settings.ensemble_with)
+    kendalls = {name: fitness.kendalls(node) for name, node in candidates.items()}
+    # best.px: the candidate that ranks the validation archs best (collapsed ones cannot be chosen)
+    usable = [n for n in candidates if not math.isnan(kendalls[n]["val"])] or list(candidates)
+    chosen = max(usable, key=lambda n: kendalls[n]["val"])
     text = to_text(candidates[chosen])
     (out / "best.px").write_text(text + "\n")
 
-    holdout = splits["holdout"]
-    scores, _ = fitness.scores(fitness.compile(candidates[chosen]), holdout)
-    plot_proxy_vs_accuracy(scores, holdout.accuracy, out / "proxy-vs-accuracy.png",
-                           f"{settings.space} holdout ({len(holdout.archs)} archs), "
-                           f"Kd {scored[chosen]['holdout']:.3f}: {chosen}")
+    baselines = {f"baseline {b}": library_expression(b) for b in EXPRESSION_BASELINES}
+    holdout = data.holdout_scores({**candidates, **baselines})
+    for name, (scores, valid) in holdout.items():
+        kendalls.setdefault(name, {})["holdout"] = split_kendall(scores, valid, data.holdout_accuracy)[0]
+    reference = {name: split_kendall(scores, np.isfinite(scores), data.holdout_accuracy)[0]
+                 for name, scores in data.reference.items()}
+
+    plot_proxy_vs_accuracy(holdout[chosen][0], data.holdout_accuracy, out / "proxy-vs-accuracy.png",
+                           f"{settings.space} holdout ({len(data.holdout_archs)} archs), "
+                           f"Kd {kendalls[chosen]['holdout']:.3f}\n{text[:90]}")
     plot_search_curves({s: r.history for s, r in results.items()}, out / "search-curve.png",
                        f"TransNAS-Bench-101 {settings.space} / {settings.data.task}")
 
     summary = {
         "space": settings.space,
         "settings": settings_json(settings),
-        "archs": {name: len(split.archs) for name, split in splits.items()},
-        "stats_seconds": round(stats_seconds, 1),
-        "seconds": round(time.perf_counter() - start, 1),
-        "strategies": {
-            s: {"best": to_text(r.best.candidate), "evaluations": r.evaluations,
-                "generations": len(r.history),
-                "kendall": _round(_kendalls(fitness, r.best.candidate, splits))}
-            for s, r in results.items()},
-        "candidates": {name: {"text": to_text(candidates[name]), "kendall": _round(kds)}
-                       for name, kds in scored.items()},
+        "archs": {"train": len(data.train.archs), "val": len(data.val.archs),
+                  "holdout": len(data.holdout_archs)},
+        "seconds": {"statistics": round(stats_seconds, 1), "search": round(search_seconds, 1),
+                    "total": round(time.perf_counter() - start, 1)},
+        "strategies": {s: {"best": to_text(r.best.candidate), "evaluations": r.evaluations,
+                           "generations": len(r.history),
+                           "curve": [[h["evaluations"], h["best_train"]] for h in r.history]}
+                       for s, r in results.items()},
+        "kendall": {name: _round(kds) for name, kds in kendalls.items()},
+        "texts": {name: to_text(node) for name, node in candidates.items()},
         "chosen": chosen,
         "best_px": text,
         "reference_holdout_kendall": _round(reference),
@@ -216,34 +227,36 @@ def run_evolve(settings: RunSettings, out: Path, data_dir: Path, cache: Path, wo
               help="Processes evaluating candidates in parallel; the result does not depend on it.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run directory [default: runs/evolve-SPACE].")
-@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), envvar="PROXYLANG_DATA",
-              default="../shared/benchmarks", show_default=True, help="Folder holding transnas/.")
-@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=Path("cache"),
-              show_default=True, help="Statistics cache shared between runs.")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder holding transnas/ [default: $PROXYLANG_DATA, else ../shared/benchmarks].")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
+              help="Statistics cache, shared with proxylang eval [default: $PROXYLANG_CACHE, else "
+                   "~/.cache/proxylang].")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 def evolve(bench: str, space: str, config_path: Path | None, strategy: str | None, population: int | None,
-           iterations: int | None, seed: int | None, workers: int, out: Path | None, data_dir: Path,
-           cache: Path, resume: bool) -> None:
+           iterations: int | None, seed: int | None, workers: int, out: Path | None, data_dir: Path | None,
+           cache: Path | None, resume: bool) -> None:
     """Search a zero-cost proxy with SasWOT's Algorithm 1 and report its Kd on held-out architectures."""
     out = out or Path("runs") / f"evolve-{space}"
     overrides = {k: v for k, v in {"strategy": strategy, "population": population, "iterations": iterations,
                                    "seed": seed}.items() if v is not None}
-    try:
+    with user_errors():
         if workers < 1:
             raise ProxylangError(f"--workers must be at least 1, got {workers}")
         settings = resolve_settings(space, read_toml(config_path) if config_path else {}, overrides)
-        summary = run_evolve(settings, out, data_dir, cache, workers, resume)
-    except ProxylangError as exc:
-        raise click.ClickException(str(exc)) from None
-    except KeyboardInterrupt:
-        click.echo(f"\ninterrupted; finished generations are saved. Resume with the same command plus "
-                   f"--resume (run directory {out}).", err=True)
-        sys.exit(130)
-    chosen = summary["candidates"][summary["chosen"]]
-    click.echo(f"best.px ({summary['chosen']}): {summary['best_px']}")
-    for split in ("train", "val", "holdout"):
-        click.echo(f"  Kd {split:<8} {chosen['kendall'][split]}")
+        try:
+            summary = run_evolve(settings, out, data_dir, cache, workers, resume)
+        except KeyboardInterrupt:
+            click.echo(f"\ninterrupted: finished generations are saved in {out}. Resume with the same "
+                       f"command plus --resume.", err=True)
+            sys.exit(130)
+    kds = summary["kendall"]
+    click.echo(f"best.px = {summary['chosen']}: {summary['best_px']}")
+    click.echo(f"{'Kd':<52}{'train':>8}{'val':>8}{'holdout':>9}")
+    for name, kd in kds.items():
+        click.echo(f"{name[:52]:<52}" + "".join(f"{_show(kd.get(k)):>{w}}" for k, w in
+                                                 (("train", 8), ("val", 8), ("holdout", 9))))
     for name, kd in summary["reference_holdout_kendall"].items():
-        click.echo(f"  reference {name:<10} holdout Kd {kd}")
+        click.echo(f"{'reference ' + name + ' (data file)':<52}{'':>16}{_show(kd):>9}")
     click.echo(f"wrote {out}/best.px, summary.json, search-curve.png, proxy-vs-accuracy.png")
 

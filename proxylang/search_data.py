@@ -1,49 +1,64 @@
 """What a proxy search runs on: seeded train/validation/holdout splits of a benchmark's architectures,
-their cached statistics, and the Kendall-tau fitness of a proxy expression on them.
+their statistics, and the Kendall-tau fitness of a proxy expression on them.
 
 The shared ground-truth files are already a 60 % search split; this module splits them again, so that
 fitness (train), model selection (validation) and the final report (holdout) never see the same
-architecture. Statistics are packed once per split and reused by every candidate.
+architecture. Train and validation statistics are thinned (see :func:`thin`) and packed once, then
+reused by every candidate; holdout statistics are full, as ``proxylang eval`` sees them, and streamed.
 """
 
 from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
+from proxylang import CompiledProxy, PackedStats, canonical_key, compile_proxy, pack, to_text
 from proxylang.ast import Call, Node, walk
+from proxylang.bench.transnas import load_zc_json, zc_json_path
 from proxylang.errors import ProxylangError
+from proxylang.evaluate import kendall
 from proxylang.evolve import Fitness, Operators
+from proxylang.extract import StatsCache, StatsKey
+from proxylang.genetic import crossover, mutate, random_expr
+from proxylang.stats import NetStats
 
 # a score beyond this magnitude has overflowed in spirit even when it is still finite
 OVERFLOW = 1e30
+# networks scored together on full statistics (bounded memory: ~200 MB each)
+HOLDOUT_CHUNK = 8
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """Which architectures and statistics a search uses (the ``[data]`` table of a config file).
 
-    ``holdout = 0`` takes every architecture left after train and validation.
+    ``holdout = 0`` takes every architecture left after train and validation. ``resolution``, ``batch``
+    and ``stats_seed`` match ``proxylang eval``'s defaults so both share the statistics cache.
+    ``max_seconds`` rejects a candidate whose first network alone takes longer (it would stall the run).
     """
 
     task: str = "segmentsemantic"
-    train: int = 100
-    val: int = 50
-    holdout: int = 0
-    presample: int = 16
+    train: int = 40
+    val: int = 20
+    holdout: int = 40
+    presample: int = 8
     resolution: int = 64
     batch: int = 8
+    stats_seed: int = 0
+    thin: int = 4
+    max_seconds: float = 0.1
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("train", "val", "presample", "resolution", "batch"):
+        for name in ("train", "val", "presample", "resolution", "batch", "thin"):
             if getattr(self, name) < 1:
                 raise ProxylangError(f"data option {name} must be at least 1, got {getattr(self, name)}")
         if self.holdout < 0:
@@ -68,11 +83,11 @@ def split_archs(archs: Sequence[str], config: DataConfig) -> dict[str, list[str]
 
 @dataclass
 class Split:
-    """Architectures of one split with their ground-truth accuracy and packed statistics."""
+    """Architectures of one split with their ground-truth accuracy and packed (thinned) statistics."""
 
     archs: list[str]
     accuracy: np.ndarray
-    stats: Any
+    stats: PackedStats
 
 
 def uses_avt(node: Node) -> bool:
@@ -93,82 +108,162 @@ def collapse_reason(scores: np.ndarray, valid: np.ndarray) -> str:
     return ""
 
 
+def _numpy(scores: torch.Tensor, valid: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    return scores.detach().cpu().numpy().astype(np.float64), valid.detach().cpu().numpy().astype(bool)
+
+
+def split_kendall(scores: np.ndarray, valid: np.ndarray, accuracy: np.ndarray) -> tuple[float, str]:
+    """Kd of scores against accuracy, or NaN and the reason the scores collapsed."""
+    reason = collapse_reason(scores, valid)
+    if reason:
+        return math.nan, reason
+    tau = float(kendall(scores, accuracy))
+    return (tau, "") if math.isfinite(tau) else (math.nan, "constant")
+
+
 class ProxyFitness:
     """Kendall tau of a proxy expression on the train split (fitness) and the validation split (watched).
 
-    Picklable and read-only after construction, so forked search workers share it.
+    Read-only after construction, so forked search workers share it.
     """
 
-    def __init__(self, train: Split, val: Split, presample: Any) -> None:
+    def __init__(self, train: Split, val: Split, presample: PackedStats, probe: PackedStats,
+                 max_seconds: float = math.inf) -> None:
         self.train, self.val, self.presample = train, val, presample
+        self.probe, self.max_seconds = probe, max_seconds
 
-    def compile(self, node: Node) -> Any:
-        """The compiled proxy, calibrated on the train pre-sample when it normalises (``norm_avt``)."""
-        from proxylang import compile_proxy
-
+    def compile(self, node: Node, presample: PackedStats | None = None) -> CompiledProxy:
+        """The compiled proxy, calibrated on a pre-sample when it normalises (``norm_avt``)."""
         proxy = compile_proxy(node)
         if uses_avt(node):
-            proxy.calibrate(self.presample)
+            proxy.calibrate(self.presample if presample is None else presample)
         return proxy
 
-    def scores(self, proxy: Any, split: Split) -> tuple[np.ndarray, np.ndarray]:
-        scores, valid = proxy(split.stats)
-        return scores.detach().cpu().numpy().astype(np.float64), valid.detach().cpu().numpy().astype(bool)
-
-    def kendall(self, proxy: Any, split: Split) -> tuple[float, str]:
-        """Kd on a split, or NaN and the reason the scores collapsed there."""
-        from proxylang.evaluate import kendall
-
-        scores, valid = self.scores(proxy, split)
-        reason = collapse_reason(scores, valid)
-        if reason:
-            return math.nan, reason
-        tau = float(kendall(scores, split.accuracy))
-        return (tau, "") if math.isfinite(tau) else (math.nan, "constant")
+    def kendalls(self, node: Node) -> dict[str, float]:
+        """Kd on train and validation (NaN where the scores collapse); a compile error propagates."""
+        proxy = self.compile(node)
+        return {name: split_kendall(*_numpy(*proxy(split.stats)), split.accuracy)[0]
+                for name, split in (("train", self.train), ("val", self.val))}
 
     def __call__(self, node: Node) -> Fitness:
         try:
             proxy = self.compile(node)
-            train, reason = self.kendall(proxy, self.train)
+            start = time.perf_counter()
+            proxy(self.probe)
+            if time.perf_counter() - start > self.max_seconds:
+                return Fitness(rejected="slow")
+            train, reason = split_kendall(*_numpy(*proxy(self.train.stats)), self.train.accuracy)
             if reason:
                 return Fitness(rejected=reason)
-            val, _ = self.kendall(proxy, self.val)
-        except ProxylangError:
+            val, _ = split_kendall(*_numpy(*proxy(self.val.stats)), self.val.accuracy)
+        except (ProxylangError, RuntimeError):  # RuntimeError: a kernel refused the shapes it met
             return Fitness(rejected="error")
         return Fitness(train=train, val=val)
 
 
 def expression_operators() -> Operators[Node]:
     """The language's own genetic operators, random generator and canonical key, for :mod:`evolve`."""
-    from proxylang import canonical_key, to_text
-    from proxylang.genetic import crossover, mutate, random_expr
-
     return Operators(random=random_expr, mutate=mutate, crossover=crossover, key=canonical_key, text=to_text)
 
 
-def load_search_splits(space: str, data_dir: str | Path, config: DataConfig,
-                       cache_dir: str | Path) -> tuple[dict[str, Split], Any, dict[str, float]]:
-    """Train/val/holdout splits with packed statistics, the norm_avt pre-sample (train archs), and the
-    holdout Kd of every reference proxy score stored in the ground-truth file (NASLib's values)."""
-    from proxylang import pack
-    from proxylang.bench.transnas import load_zc_json
-    from proxylang.evaluate import kendall
-    from proxylang.extract import StatsCache
+@dataclass
+class SearchData:
+    """Everything a search and its final report need, loaded once."""
 
-    truth = load_zc_json(Path(data_dir) / "transnas" / f"zc_transbench101_{space}.json", config.task)
+    space: str
+    config: DataConfig
+    train: Split
+    val: Split
+    holdout_archs: list[str]
+    holdout_accuracy: np.ndarray
+    presample_archs: list[str]
+    reference: dict[str, np.ndarray]  # the data file's stored proxy scores on the holdout archs
+    cache: StatsCache
+
+    def fitness(self) -> ProxyFitness:
+        presample = pack([self.train_stats(a) for a in self.presample_archs])
+        probe = pack([self.train_stats(self.train.archs[0])])
+        return ProxyFitness(self.train, self.val, presample, probe, self.config.max_seconds)
+
+    def train_stats(self, arch: str) -> NetStats:
+        return thinned_stats(self.cache, arch, self.config.thin)
+
+    def holdout_scores(self, nodes: Mapping[str, Node]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Scores of each proxy on the full holdout statistics, in one streamed pass over the networks;
+        norm_avt is calibrated on the full statistics of the train pre-sample."""
+        proxies = {name: compile_proxy(node) for name, node in nodes.items()}
+        if any(map(uses_avt, nodes.values())):
+            presample = pack([self.cache.get(a) for a in self.presample_archs])
+            for name, proxy in proxies.items():
+                if uses_avt(nodes[name]):
+                    proxy.calibrate(presample)
+        parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {name: [] for name in nodes}
+
+        def flush(chunk: list[NetStats]) -> None:
+            packed = pack(chunk)
+            for name, proxy in proxies.items():
+                parts[name].append(_numpy(*proxy(packed)))
+
+        chunk: list[NetStats] = []
+        for _, stats in tqdm(self.cache.iter_stats(self.holdout_archs), total=len(self.holdout_archs),
+                             desc="holdout", unit="arch", file=sys.stderr, leave=False):
+            chunk.append(stats)
+            if len(chunk) == HOLDOUT_CHUNK:
+                flush(chunk)
+                chunk = []
+        if chunk:
+            flush(chunk)
+        return {name: (np.concatenate([s for s, _ in p]), np.concatenate([v for _, v in p]))
+                for name, p in parts.items()}
+
+
+def thinned_stats(cache: StatsCache, arch: str, stride: int) -> NetStats:
+    """Thinned statistics of one architecture, cached beside the full ones under their own key."""
+    base = cache.key(arch)
+    key = StatsKey(base.space, arch, base.seed, base.resolution, base.batch_size, f"{base.data}-thin{stride}")
+    return cache.get_or_compute(key, lambda: thin(cache.get(arch), stride))
+
+
+def _thinned_split(cache: StatsCache, archs: list[str], accuracy: np.ndarray, stride: int,
+                   name: str) -> Split:
+    stats = [thinned_stats(cache, a, stride) for a in tqdm(archs, desc=f"statistics ({name})", unit="arch",
+                                                             file=sys.stderr, leave=False)]
+    return Split(archs, accuracy, pack(stats))
+
+
+def load_search_data(space: str, data_dir: str | Path | None, config: DataConfig,
+                     cache_dir: str | Path | None) -> SearchData:
+    """Ground truth, splits and statistics of one TransNAS-Bench-101 space (extracting what the cache
+    lacks: the slow part of a first run)."""
+    truth = load_zc_json(zc_json_path(space, data_dir), config.task, space)
     names = split_archs(list(truth), config)
-    cache = StatsCache(Path(cache_dir), space=space, resolution=config.resolution, batch=config.batch)
-    splits = {}
-    for name, archs in names.items():
-        stats = [cache.get(arch) for arch in tqdm(archs, desc=f"statistics ({name})", unit="arch",
-                                                  file=sys.stderr)]
-        accuracy = np.array([truth[a]["val_accuracy"] for a in archs], dtype=np.float64)
-        splits[name] = Split(archs, accuracy, pack(stats))
-        if name == "train":
-            presample = pack(stats[: config.presample])
+    cache = StatsCache(cache_dir, space=space, resolution=config.resolution, batch=config.batch,
+                       seed=config.stats_seed, device="cpu")
+
+    def accuracy(archs: list[str]) -> np.ndarray:
+        return np.array([truth[a].val_accuracy for a in archs], dtype=np.float64)
+
     holdout = names["holdout"]
-    reference = {}
-    for proxy in sorted(k for k, v in truth[holdout[0]].items() if isinstance(v, dict) and "score" in v):
-        scores = np.array([truth[a][proxy]["score"] for a in holdout], dtype=np.float64)
-        reference[proxy] = float(kendall(scores, splits["holdout"].accuracy))
-    return splits, presample, reference
+    proxies = sorted(set.intersection(*(set(truth[a].proxies) for a in holdout)) | {"flops", "params"})
+    reference = {p: np.array([truth[a].score(p) for a in holdout], dtype=np.float64) for p in proxies}
+    return SearchData(
+        space=space, config=config,
+        train=_thinned_split(cache, names["train"], accuracy(names["train"]), config.thin, "train"),
+        val=_thinned_split(cache, names["val"], accuracy(names["val"]), config.thin, "val"),
+        holdout_archs=holdout, holdout_accuracy=accuracy(holdout),
+        presample_archs=names["train"][: config.presample], reference=reference, cache=cache)
+
+
+def thin(stats: NetStats, stride: int) -> NetStats:
+    """A strided view for fitness: every ``stride``-th row and column of W and G (still paired), every
+    ``stride**2``-th column of A and R. TransNAS-Bench-101 statistics are 100-300 MB per network, mostly
+    W and G, which makes a candidate cost seconds per network; thinning keeps every site and the batch,
+    divides the data by ~``stride**2`` and keeps sums proportional, so rankings mostly survive. The
+    final report uses the full statistics."""
+    if stride == 1:
+        return stats
+    cols = stride * stride
+    return NetStats([a[:, ::cols].contiguous() for a in stats.A],
+                    [g[::stride, ::stride].contiguous() for g in stats.G],
+                    [w[::stride, ::stride].contiguous() for w in stats.W],
+                    [r[:, ::cols].contiguous() for r in stats.R], dict(stats.meta, thin=stride))

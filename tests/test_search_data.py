@@ -17,13 +17,13 @@ def test_splits_are_disjoint_seeded_and_independent_of_input_order():
     assert [len(splits[k]) for k in ("train", "val", "holdout")] == [10, 5, 25]
     assert sorted(sum(splits.values(), [])) == sorted(ARCHS)
     assert split_archs(list(reversed(ARCHS)), cfg) == splits
-    assert split_archs(ARCHS, DataConfig(train=10, val=5, presample=4, seed=1)) != splits
+    assert split_archs(ARCHS, DataConfig(train=10, val=5, holdout=0, presample=4, seed=1)) != splits
     assert len(split_archs(ARCHS, DataConfig(train=10, val=5, holdout=7, presample=4))["holdout"]) == 7
 
 
 def test_too_few_archs_is_a_user_error():
     with pytest.raises(ProxylangError, match="cannot make"):
-        split_archs(ARCHS[:15], DataConfig(train=10, val=5, presample=4))
+        split_archs(ARCHS[:15], DataConfig(train=10, val=5, holdout=0, presample=4))
 
 
 @pytest.mark.parametrize("scores, valid, reason", [
