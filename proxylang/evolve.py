@@ -147,7 +147,7 @@ def _worker_fitness(candidate: Any) -> Fitness:
     return _WORKER_FITNESS(candidate)
 
 
-class _Evaluator:
+class Evaluator:
     """Evaluates a batch in order, in forked processes that share the parent's statistics read-only."""
 
     def __init__(self, fitness: Callable[[Any], Fitness], workers: int) -> None:
@@ -229,7 +229,7 @@ class Search(Generic[C]):
             out.append((cand, key))
         return out
 
-    def _evaluate(self, batch: list[tuple[C, str]], evaluator: _Evaluator,
+    def _evaluate(self, batch: list[tuple[C, str]], evaluator: Evaluator,
                   rejections: Counter) -> list[Individual[C]]:
         """Fitness of a batch, in order; collapsed candidates are counted and dropped."""
         fits = evaluator([c for c, _ in batch])
@@ -242,7 +242,7 @@ class Search(Generic[C]):
                 rejections[fit.rejected] += 1
         return kept
 
-    def _random_individuals(self, count: int, evaluator: _Evaluator,
+    def _random_individuals(self, count: int, evaluator: Evaluator,
                             rejections: Counter) -> list[Individual[C]]:
         """``count`` valid random individuals if the attempt budget allows, fewer otherwise."""
         found: list[Individual[C]] = []
@@ -268,7 +268,7 @@ class Search(Generic[C]):
 
     # ---- one generation -------------------------------------------------------------------------
 
-    def _children(self, evaluator: _Evaluator, rejections: Counter) -> list[Individual[C]]:
+    def _children(self, evaluator: Evaluator, rejections: Counter) -> list[Individual[C]]:
         cfg, st = self.config, self.state
         count = min(cfg.offspring, self._budget_left())
         if cfg.strategy == "random":
@@ -283,7 +283,7 @@ class Search(Generic[C]):
         children = self._fresh(count, self._breed(parents), rejections)
         return extra + self._evaluate(children, evaluator, rejections)
 
-    def _step(self, evaluator: _Evaluator) -> dict[str, Any]:
+    def _step(self, evaluator: Evaluator) -> dict[str, Any]:
         cfg, st = self.config, self.state
         start, evals_before = time.perf_counter(), st.evaluations
         rejections: Counter = Counter()
@@ -336,7 +336,7 @@ class Search(Generic[C]):
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._rewrite_log()
-        evaluator = _Evaluator(self.fitness, self.workers)
+        evaluator = Evaluator(self.fitness, self.workers)
         try:
             while not self._finished():
                 record = self._step(evaluator)
