@@ -15,6 +15,7 @@ import sympy
 
 from proxylang.ast import Call, Input, Node, Num
 from proxylang.check import Typed, check_expr
+from proxylang.errors import ProxyTypeError
 from proxylang.stats import INPUTS
 from proxylang.types import NET
 
@@ -43,7 +44,8 @@ def _function(name: str) -> type[sympy.Function]:
 
 
 def _number(value: float) -> sympy.Expr:
-    return sympy.Integer(int(value)) if float(value).is_integer() else sympy.Float(value)
+    """Exact (the binary fraction the float holds), so arithmetic on literals gives stable keys."""
+    return sympy.Rational(value)
 
 
 def _to_sympy(typed: Typed) -> sympy.Expr:
@@ -91,3 +93,54 @@ def canonical_expr(node: Node) -> sympy.Expr:
 def canonical_key(node: Node) -> str:
     """Equal for proxies that are the same up to the rewrite rules above (the node must type-check)."""
     return sympy.srepr(canonical_expr(node))
+
+
+def _from_sympy(expr: sympy.Expr) -> Node:
+    """The node spelling of a canonical sympy form (``ValueError`` for forms with no spelling)."""
+    if isinstance(expr, sympy.Symbol):
+        return Input(expr.name)
+    if expr.is_number:
+        if not expr.is_finite or not expr.is_real:
+            raise ValueError(f"no literal for {expr}")
+        return Num(float(expr))
+    if isinstance(expr, sympy.Add):
+        return _fold("add", [_from_sympy(a) for a in expr.as_ordered_terms()])
+    if isinstance(expr, sympy.Mul):
+        above, below = [], []
+        for factor in expr.as_ordered_factors():
+            inverse = isinstance(factor, sympy.Pow) and factor.exp.is_number and factor.exp < 0
+            (below if inverse else above).append(1 / factor if inverse else factor)
+        numerator = _fold("mul", [_from_sympy(f) for f in above]) if above else Num(1.0)
+        return Call("div", (numerator, _fold("mul", [_from_sympy(f) for f in below]))) if below else numerator
+    if isinstance(expr, sympy.Pow):
+        base, exponent = expr.args
+        if exponent == -1:
+            return Call("invert", (_from_sympy(base),))
+        return Call("pow", (_from_sympy(base), Num(float(exponent))))
+    if isinstance(expr, sympy.log) and isinstance(expr.args[0], sympy.Abs):
+        return Call("abslog", (_from_sympy(expr.args[0].args[0]),))
+    names = {sympy.exp: "exp", sympy.log: "log", sympy.Abs: "abs", sympy.sign: "sign"}
+    name = names.get(expr.func, expr.func.__name__)
+    if name == "fill":
+        raise ValueError("a constant matrix has no spelling")
+    return Call(name, tuple(_from_sympy(a) for a in expr.args))
+
+
+def _fold(op: str, terms: list[Node]) -> Node:
+    out = terms[0]
+    for term in terms[1:]:
+        out = Call(op, (out, term))
+    return out
+
+
+def simplify(node: Node) -> Node:
+    """The canonical form spelled as an expression (``layersum`` of a site-level proxy dropped), or
+    ``node`` itself when that form has no spelling or would not type the same way."""
+    typed = check_expr(node)
+    try:
+        simple = _from_sympy(_to_sympy(typed))
+        if check_expr(simple).type == typed.type:
+            return simple
+    except (ValueError, TypeError, KeyError, ProxyTypeError):
+        pass  # no spelling of the canonical form: keep the original
+    return node

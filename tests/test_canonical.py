@@ -1,6 +1,11 @@
-import pytest
+import random
 
-from proxylang.canonical import canonical_key
+import pytest
+import torch
+
+from proxylang.canonical import canonical_key, simplify
+from proxylang.compile import compile_proxy, pack
+from proxylang.genetic import random_expr
 from proxylang.parse import parse
 
 
@@ -21,3 +26,24 @@ def test_equivalent_forms_share_a_key(a, b):
 ])
 def test_different_proxies_differ(a, b):
     assert canonical_key(parse(a)) != canonical_key(parse(b))
+
+
+@pytest.mark.parametrize("text, simple", [
+    ("sum(noop(W) + G - W)", "sum(G)"), ("sum(relu(relu(G)))", "sum(relu(G))"), ("l1norm(W)", "mean(abs(W))"),
+    ("mean(W * W / G)", "mean(pow(W, 2) / G)"), ("sum(W > G)", "sum(G < W)"),
+    ("sum(pow(W, 0))", "sum(pow(W, 0))"),  # a constant matrix has no shorter spelling
+])
+def test_simplify_spells_the_canonical_form(text, simple):
+    assert simplify(parse(text)) == parse(simple)
+
+
+def test_simplify_keeps_key_and_scores(real_stats):
+    rng = random.Random(0)
+    packed = pack(real_stats)
+    for _ in range(200):
+        node = random_expr(rng)
+        simple = simplify(node)
+        assert canonical_key(simple) == canonical_key(node)
+        (a, va), (b, vb) = compile_proxy(node)(packed), compile_proxy(simple)(packed)
+        both = va & vb
+        torch.testing.assert_close(a[both], b[both], rtol=1e-6, atol=1e-6)
