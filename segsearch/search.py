@@ -31,7 +31,7 @@ from torch import Tensor
 from proxylang.errors import ProxylangError
 from proxylang.extract import extract_stats
 from proxylang.stats import NetStats
-from segsearch.latency import LatencyTable
+from segsearch.latency import LatencyTable, measure_latency_ms
 from segsearch.network import build_network
 from segsearch.space import (
     NUM_BRANCHES,
@@ -46,6 +46,7 @@ from segsearch.space import (
 )
 
 CHECKPOINT_FORMAT = "segsearch-search/1"
+VERIFIED_CANDIDATES = 5
 MAX_CHILD_TRIES = 50
 MAX_FEASIBLE_TRIES = 500
 
@@ -184,6 +185,7 @@ class Search:
         self.rng = random.Random(config.seed)
         self.state = SearchState()
         self._fps: dict[str, float] = {}
+        self.too_slow = 0  # candidates rejected by the latency constraint in this process
 
     # ---------------------------------------------------------------- candidates
     def predicted_fps(self, arch: Arch) -> float | None:
@@ -198,7 +200,10 @@ class Search:
 
     def feasible(self, arch: Arch) -> bool:
         target = self.config.target_fps
-        return target is None or self.predicted_fps(arch) >= target
+        if target is None or self.predicted_fps(arch) >= target:
+            return True
+        self.too_slow += 1
+        return False
 
     def _new(self, arch: Arch) -> bool:
         return is_legal(arch) and arch.key() not in self.state.seen and self.feasible(arch)
@@ -257,6 +262,26 @@ class Search:
             self._finish_generation(start)
         return state.population[0]
 
+    def verified_best(self, limit: int = VERIFIED_CANDIDATES) -> tuple[Candidate, float | None]:
+        """The best candidate whose *measured* FPS meets the target, with that FPS. The table only
+        predicts (it leaves out the glue between parts), so the top ``limit`` candidates are measured
+        in score order; if none meets the target, the fastest of them is returned. Without a target:
+        the best candidate, unmeasured."""
+        population = self.state.population
+        if self.config.target_fps is None:
+            return population[0], None
+        measured = []
+        for candidate in population[:limit]:
+            net = build_network(candidate.arch, self.config.num_classes, "student")
+            fps = 1000.0 / measure_latency_ms(net, self.config.latency_size, self.device)
+            self.log(f"candidate with score {candidate.score:.6g}: measured {fps:.2f} FPS "
+                     f"(predicted {candidate.fps:.2f})")
+            if fps >= self.config.target_fps:
+                return candidate, fps
+            measured.append((fps, candidate))
+        fps, candidate = max(measured, key=lambda m: m[0])
+        return candidate, fps
+
     @staticmethod
     def _sorted(candidates) -> list[Candidate]:
         return sorted(candidates, key=lambda c: (-c.score, c.arch.key()))
@@ -270,7 +295,7 @@ class Search:
                   "best_fps": best.fps, "evaluated": len(state.seen),
                   "seconds": round(time.perf_counter() - start, 2)}
         state.history.append(record)
-        fps = f"  fps {best.fps:.1f}" if best.fps is not None else ""
+        fps = f"  fps {best.fps:.1f} ({self.too_slow} too slow so far)" if best.fps is not None else ""
         self.log(f"generation {state.generation}/{self.config.generations}: best {best.score:.6g}  "
                  f"mean {record['mean']:.6g}{fps}  evaluated {record['evaluated']}  "
                  f"{record['seconds']:.1f}s")
