@@ -12,7 +12,7 @@ Structurally equal sub-trees are computed once (the frozen AST nodes are the mem
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -20,7 +20,7 @@ import sympy
 import torch
 from torch import Tensor
 
-from proxylang.ast import Call, Input, Node, Num
+from proxylang.ast import Call, Input, Node, Num, walk
 from proxylang.check import Typed, check
 from proxylang.errors import ProxylangError
 from proxylang.primitives import PRIMITIVES
@@ -108,35 +108,41 @@ class PackedStats:
 
     inputs: dict[str, Value]
     batch_sizes: list[int]
+    device: torch.device
+    dtype: torch.dtype
 
     def __len__(self) -> int:
         return len(self.batch_sizes)
 
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.inputs["W"].data.dtype
+    def input(self, name: str) -> Value:
+        if name not in self.inputs:
+            raise ProxylangError(f"these statistics were packed without {name}; pack(stats) packs all inputs")
+        return self.inputs[name]
 
 
-def pack(stats: Sequence[NetStats], device: torch.device | str | None = None) -> PackedStats:
-    """Flatten every input of every network into one tensor per input (see ``Layout``)."""
+def pack(stats: Sequence[NetStats], device: torch.device | str | None = None,
+         names: Iterable[str] = INPUTS) -> PackedStats:
+    """Flatten each input in ``names`` of every network into one tensor (see ``Layout``)."""
     if isinstance(stats, PackedStats):
         return stats
     stats = list(stats)
     if not stats:
         raise ProxylangError("no networks to score")
-    device = torch.device(device) if device is not None else stats[0].W[0].device if stats[0].W else None
-    dtype = next((t.dtype for s in stats for name in INPUTS for t in s.tensors(name)), torch.float32)
+    tensors_of = {name: [t for s in stats for t in s.tensors(name)] for name in names}
+    first = next((ts[0] for ts in tensors_of.values() if ts), torch.zeros(0))
+    device = torch.device(device) if device is not None else first.device
     inputs: dict[str, Value] = {}
     layouts: dict[tuple, Layout] = {}
-    for name in INPUTS:
-        tensors = [t for s in stats for t in s.tensors(name)]
+    for name, tensors in tensors_of.items():
         counts = torch.tensor([len(s.tensors(name)) for s in stats], dtype=torch.long)
         owner = torch.repeat_interleave(torch.arange(len(stats)), counts).to(device)
         shapes = [tuple(t.shape) for t in tensors]
-        layout = layouts.setdefault(tuple(shapes), Layout(owner, shapes, len(stats)))  # W and G share one
+        # W and G share one layout (and its cached segment ids)
+        key = (tuple(shapes), tuple(counts.tolist()))
+        layout = layouts.setdefault(key, Layout(owner, shapes, len(stats)))
         data = torch.cat([t.reshape(-1) for t in tensors]) if tensors else torch.zeros(0)
-        inputs[name] = Value(data.to(device=device, dtype=dtype), layout)
-    return PackedStats(inputs, [s.batch_size for s in stats])
+        inputs[name] = Value(data.to(device=device, dtype=first.dtype), layout)
+    return PackedStats(inputs, [s.batch_size for s in stats], device, first.dtype)
 
 
 def concrete_shape(shape: tuple[sympy.Expr, ...], batch_size: int) -> tuple[int, int]:
@@ -157,8 +163,7 @@ class _FusedEvaluator:
     def __init__(self, packed: PackedStats, bounds: Bounds, calibrating: bool) -> None:
         self.packed, self.bounds, self.calibrating = packed, bounds, calibrating
         self.n = len(packed)
-        self.device = packed.inputs["W"].data.device
-        self.dtype = packed.dtype
+        self.device, self.dtype = packed.device, packed.dtype
         self.bad = torch.zeros(self.n, dtype=torch.bool, device=self.device)
         self.memo: dict[Node, Value] = {}
 
@@ -193,7 +198,7 @@ class _FusedEvaluator:
     def compute(self, typed: Typed) -> Value:
         node = typed.node
         if isinstance(node, Input):
-            return self.packed.inputs[node.name]
+            return self.packed.input(node.name)
         if isinstance(node, Num):
             return Value(torch.tensor(node.value, dtype=self.dtype, device=self.device), None)
         assert isinstance(node, Call)
@@ -325,9 +330,10 @@ class CompiledProxy:
         self.typed, self.node = typed, typed.node
         self.device = torch.device(device) if device is not None else None
         self.bounds: Bounds = {}
+        self.inputs = sorted({n.name for n in walk(self.node) if isinstance(n, Input)})
 
     def _run(self, stats: Sequence[NetStats] | PackedStats, calibrating: bool) -> tuple[Tensor, Tensor]:
-        packed = pack(stats, self.device)
+        packed = pack(stats, self.device, self.inputs)  # a list: pack only what this proxy reads
         with torch.no_grad():
             return _FusedEvaluator(packed, self.bounds, calibrating).score(self.typed)
 

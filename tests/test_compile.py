@@ -92,3 +92,10 @@ def test_networks_without_relu_sites(real_stats):
         ref_scores, ref_valid = evaluate_eager(node, no_relu)
         assert valid.tolist() == ref_valid.tolist() == [valid_expected] * 3, text
         torch.testing.assert_close(scores[valid], ref_scores[valid])
+
+
+def test_pack_only_what_is_read(real_stats):
+    packed = pack(real_stats, names=["W", "G"])
+    assert compile_proxy(parse("sum(W * G)"))(packed)[1].all()
+    with pytest.raises(ProxylangError, match="without A"):
+        compile_proxy(parse("sum(A)"))(packed)
