@@ -4,7 +4,7 @@ Builds 60 small conv nets (conv + BN + ReLU blocks, then a linear head) of varyi
 extracts their statistics once, and times every expression both ways. Prints one row per expression
 (eager, fused on packed statistics, ratio) and the geometric-mean speed-up; also the one-off packing cost.
 
-    python benchmarks/compile_speed.py [--nets 60] [--repeats 3] [--device cpu]
+    python benchmarks/compile_speed.py [--nets 60] [--repeats 3] [--device cpu] [--threads 1]
 """
 
 from __future__ import annotations
@@ -50,14 +50,17 @@ def network_stats(count: int, batch: int = 8, resolution: int = 16) -> list:
     return stats
 
 
-def best_time(fn, repeats: int, device: str = "cpu") -> float:
-    best = math.inf
-    for _ in range(repeats):
+def best_time(fn, repeats: int, device: str = "cpu", budget_s: float = 0.5) -> float:
+    """Best of at least ``repeats`` runs, and of as many more as fit in ``budget_s`` (the minimum is the
+    figure least disturbed by other processes on a shared machine)."""
+    best, spent, runs = math.inf, 0.0, 0
+    while runs < repeats or spent < budget_s:
         start = time.perf_counter()
         fn()
         if device.startswith("cuda"):
             torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        best, spent, runs = min(best, elapsed), spent + elapsed, runs + 1
     return best
 
 
@@ -66,8 +69,10 @@ def main() -> None:
     parser.add_argument("--nets", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for torch, both sides (1: steady timings on a shared machine)")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.set_num_threads(args.threads)
     stats = [s.to(args.device) for s in network_stats(args.nets)]  # both sides on the same device
     sites = sum(len(s.W) for s in stats)
     pack_time = best_time(lambda: pack(stats, args.device), args.repeats, args.device)

@@ -183,7 +183,9 @@ class _FusedEvaluator:
         return self.memo[node]
 
     def flag_nonfinite(self, value: Value) -> Value:
-        finite = torch.isfinite(value.data)
+        if bool(torch.isfinite(value.data.sum())):  # one cheap pass: no NaN or Inf anywhere
+            return value
+        finite = torch.isfinite(value.data)  # (or a finite sum overflowed: look element by element)
         if bool(finite.all()):
             return value
         if value.layout is None:
@@ -198,7 +200,7 @@ class _FusedEvaluator:
     def compute(self, typed: Typed) -> Value:
         node = typed.node
         if isinstance(node, Input):
-            return self.packed.input(node.name)
+            return self.flag_nonfinite(self.packed.input(node.name))
         if isinstance(node, Num):
             return Value(torch.tensor(node.value, dtype=self.dtype, device=self.device), None)
         assert isinstance(node, Call)
@@ -219,7 +221,7 @@ class _FusedEvaluator:
             out = self.matrix(primitive.batched, args, typed.type.is_matrix)
         else:
             out = getattr(self, node.op)(*args)
-        return self.flag_nonfinite(out)
+        return out if primitive.keeps_finite else self.flag_nonfinite(out)
 
     # -- kinds -------------------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ class Primitive:
     batched: Callable[..., Tensor] | None = None
     eager: Callable[..., Tensor] | None = None
     literal_exponent: bool = False
+    keeps_finite: bool = False  # finite arguments always give a finite result (no check needed)
 
 
 # ---- shape rules -------------------------------------------------------------------------------
@@ -213,20 +214,22 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in [
     _elementwise("log", 1, torch.log, "ln x (invalid where x ≤ 0)", r"\ln\left({0}\right)"),
     _elementwise("abslog", 1, lambda x: torch.log(x.abs()), "ln |x| (invalid where x = 0)",
                  r"\ln\left|{0}\right|"),
-    _elementwise("abs", 1, torch.abs, "|x|", r"\left|{0}\right|"),
-    _elementwise("relu", 1, torch.relu, "max(x, 0)", r"\operatorname{{relu}}\left({0}\right)"),
+    _elementwise("abs", 1, torch.abs, "|x|", r"\left|{0}\right|", keeps_finite=True),
+    _elementwise("relu", 1, torch.relu, "max(x, 0)", r"\operatorname{{relu}}\left({0}\right)",
+                 keeps_finite=True),
     _elementwise("sign", 1, torch.sign, "−1, 0 or 1 by the sign of x (not softsign)",
-                 r"\operatorname{{sgn}}\left({0}\right)"),
+                 r"\operatorname{{sgn}}\left({0}\right)", keeps_finite=True),
     _elementwise("invert", 1, torch.reciprocal, "1/x (invalid where x = 0)", r"\frac{{1}}{{{0}}}"),
-    _elementwise("sigmoid", 1, torch.sigmoid, "1/(1 + e^−x)", r"\sigma\left({0}\right)"),
-    _elementwise("noop", 1, _identity, "x (the identity, for search spaces that need one)", r"{0}"),
+    _elementwise("sigmoid", 1, torch.sigmoid, "1/(1 + e^−x)", r"\sigma\left({0}\right)", keeps_finite=True),
+    _elementwise("noop", 1, _identity, "x (the identity, for search spaces that need one)", r"{0}",
+                 keeps_finite=True),
     # unary, matrix to matrix
     Primitive("softmax", 1, "rowwise", "e^x_ij / Σ_j e^x_ij along each row", "m×n → m×n",
               r"\operatorname{{softmax}}\left({0}\right)", matrix_to_same,
-              eager=lambda x: torch.softmax(x, dim=-1)),
+              eager=lambda x: torch.softmax(x, dim=-1), keeps_finite=True),
     Primitive("logsoftmax", 1, "rowwise", "x_ij − ln Σ_j e^x_ij along each row", "m×n → m×n",
               r"\log\operatorname{{softmax}}\left({0}\right)", matrix_to_same,
-              eager=lambda x: torch.log_softmax(x, dim=-1)),
+              eager=lambda x: torch.log_softmax(x, dim=-1), keeps_finite=True),
     Primitive("normalize", 1, "normalize", "(x − mean x) / std x over the whole matrix (population std)",
               "m×n → m×n", r"\operatorname{{z}}\left({0}\right)", matrix_to_same, eager=_normalize),
     Primitive("gram", 1, "matrix", "X Xᵀ", "m×n → m×m", r"{0}{0}^{{\top}}", gram_rule, batched=_gram),
@@ -245,9 +248,12 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in [
     _elementwise("sub", 2, torch.sub, "x − y", r"{0} - {1}"),
     _elementwise("mul", 2, torch.mul, "x ⊙ y (elementwise product)", r"{0} \odot {1}"),
     _elementwise("div", 2, torch.div, "x / y elementwise (invalid where y = 0)", r"\frac{{{0}}}{{{1}}}"),
-    _elementwise("lt", 2, _compare(torch.lt), "1 where x < y else 0", r"\left[{0} < {1}\right]"),
-    _elementwise("gt", 2, _compare(torch.gt), "1 where x > y else 0", r"\left[{0} > {1}\right]"),
-    _elementwise("eq", 2, _compare(torch.eq), "1 where x = y else 0", r"\left[{0} = {1}\right]"),
+    _elementwise("lt", 2, _compare(torch.lt), "1 where x < y else 0", r"\left[{0} < {1}\right]",
+                 keeps_finite=True),
+    _elementwise("gt", 2, _compare(torch.gt), "1 where x > y else 0", r"\left[{0} > {1}\right]",
+                 keeps_finite=True),
+    _elementwise("eq", 2, _compare(torch.eq), "1 where x = y else 0", r"\left[{0} = {1}\right]",
+                 keeps_finite=True),
     # binary, matrix
     Primitive("matmul", 2, "matrix", "X Y", "m×k, k×n → m×n", r"{0}\,{1}", matmul_rule, batched=torch.matmul),
     Primitive("pairwise", 2, "matrix", "Euclidean distance between row i of X and row j of Y",
@@ -255,7 +261,7 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in [
               batched=torch.cdist),
     Primitive("hamming", 2, "matrix", "number of positions where rows i of X and j of Y differ in sign "
               "(codes x > 0)", "m×d, n×d → m×n", r"\operatorname{{ham}}\left({0}, {1}\right)",
-              row_distance_rule, batched=_hamming),
+              row_distance_rule, batched=_hamming, keeps_finite=True),
     # binary, two matrices to one scalar
     _distance("cosine", _cosine, "Σ x y / (‖x‖ ‖y‖) over all elements", r"\cos\left({0}, {1}\right)"),
     _distance("kl", _kl, "mean over rows of KL(softmax x_i ‖ softmax y_i)",
