@@ -192,7 +192,7 @@ class Search:
         """FPS of the student at the latency size predicted by the lookup table (None without one)."""
         if self.table is None:
             return None
-        key = arch.key()
+        key = arch.network_key()
         if key not in self._fps:
             net = build_network(arch, self.config.num_classes, "student")
             self._fps[key] = 1000.0 / self.table.predict_ms(net, self.config.latency_size)
@@ -206,7 +206,7 @@ class Search:
         return False
 
     def _new(self, arch: Arch) -> bool:
-        return is_legal(arch) and arch.key() not in self.state.seen and self.feasible(arch)
+        return is_legal(arch) and arch.network_key() not in self.state.seen and self.feasible(arch)
 
     def random_candidate(self) -> Arch:
         """A fresh legal, unseen architecture that meets the target FPS."""
@@ -231,7 +231,7 @@ class Search:
         return self.random_candidate()
 
     def evaluate(self, arch: Arch) -> Candidate:
-        self.state.seen.add(arch.key())
+        self.state.seen.add(arch.network_key())
         return Candidate(arch, self.scorer.score(arch), self.predicted_fps(arch))
 
     # ---------------------------------------------------------------- the run
@@ -337,7 +337,7 @@ class Search:
             self.state = SearchState(int(data["generation"]), population, set(data["seen"]), data["history"])
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise SearchError(f"{self.checkpoint}: corrupt search checkpoint ({exc})") from None
-        self._fps.update({c.arch.key(): c.fps for c in population if c.fps is not None})
+        self._fps.update({c.arch.network_key(): c.fps for c in population if c.fps is not None})
 
 
 def random_baseline(scorer: ArchScorer, count: int, seed: int, layers: int = NUM_LAYERS,

@@ -80,6 +80,19 @@ class Arch:
         rows = ["".join(map(str, r)) for m in (self.alpha, self.beta, self.ratio) for r in m]
         return "-".join(rows)
 
+    def network_key(self) -> str:
+        """The identity of the *network*: only the entries a branch path reads (alpha and ratio rows
+        also hold choices for scales no branch visits at that layer, which change nothing). Two
+        architectures with the same key build the same networks, so the search treats them as one."""
+        used = set()
+        for b in range(self.num_branches):
+            path = self.path(b)
+            used.update((l, path[l], path[l + 1]) for l in range(self.num_layers))
+        last = self.num_layers - 1  # the last cell has the fixed head width, whatever ratio says
+        cells = [f"{l}:{s}:{self.alpha[l][s]}:{self.ratio[l][t] if l < last else ''}"
+                 for l, s, t in sorted(used)]
+        return "/".join(["".join(map(str, r)) for r in self.beta] + cells)
+
     def to_dict(self) -> dict:
         return {"format": FORMAT, "ops": list(OPS), "width_ratios": list(WIDTH_RATIOS),
                 "alpha": [list(r) for r in self.alpha], "beta": [list(r) for r in self.beta],

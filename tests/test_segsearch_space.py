@@ -88,3 +88,12 @@ def test_unreadable_files_name_the_file(tmp_path):
         load_arch(bad)
     with pytest.raises(ArchError, match="missing.json: cannot read"):
         load_arch(tmp_path / "missing.json")
+
+
+def test_network_key_ignores_choices_no_path_reads():
+    arch = _arch()  # branch 0 visits 1/8 at layers 0-1, 1/16 at 2-3, 1/32 at 4-5; branch 1 stays at 1/8
+    unused = Arch(arch.alpha[:3] + ((1, 1, 4),) + arch.alpha[4:], arch.beta,
+                  arch.ratio[:5] + ((0, 0, 0),))  # the last cell always has the head width
+    assert unused.key() != arch.key() and unused.network_key() == arch.network_key()
+    used = Arch(arch.alpha[:3] + ((1, 4, 1),) + arch.alpha[4:], arch.beta, arch.ratio)
+    assert used.network_key() != arch.network_key()
