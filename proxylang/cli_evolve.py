@@ -55,7 +55,7 @@ class RunSettings:
 
 
 # Sized to finish on 2 CPU cores in well under 30 minutes, statistics extraction included.
-DEFAULT_SEARCH = SearchConfig(population=24, iterations=40, offspring=12, pool=12, top_k=6)
+DEFAULT_SEARCH = SearchConfig(population=16, iterations=15, offspring=8, pool=8, top_k=4)
 DEFAULTS = {
     "micro": RunSettings(space="micro", strategy="both", search=DEFAULT_SEARCH),
     "macro": RunSettings(space="macro", strategy="both", search=DEFAULT_SEARCH),

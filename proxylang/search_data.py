@@ -53,8 +53,8 @@ class DataConfig:
     resolution: int = 64
     batch: int = 8
     stats_seed: int = 0
-    thin: int = 4
-    max_seconds: float = 0.1
+    thin: int = 8
+    max_seconds: float = 1.0
     seed: int = 0
 
     def __post_init__(self) -> None:

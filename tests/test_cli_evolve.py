@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,8 +23,8 @@ def test_small_config_and_command_line_overrides():
     small = read_toml(EXAMPLES / "evolve_small.toml")
     settings = resolve_settings("micro", small, {"population": 5, "seed": 9})
     assert settings.strategies() == ("evolution", "random")
-    assert (settings.search.population, settings.search.seed, settings.search.iterations) == (5, 9, 3)
-    assert settings.data.train == 12 and settings.data.resolution == 32
+    assert (settings.search.population, settings.search.seed, settings.search.iterations) == (5, 9, 4)
+    assert settings.data.train == 8 and settings.data.resolution == 16
     assert resolve_settings("micro", {}, {"strategy": "random"}).strategies() == ("random",)
 
 
@@ -60,3 +61,44 @@ def test_run_directory_is_never_overwritten_and_resume_checks_settings(tmp_path)
     changed = replace(settings, search=replace(settings.search, seed=1))
     with pytest.raises(ProxylangError, match="same settings"):
         _claim_run_dir(tmp_path / "run", changed, resume=True)
+
+
+def test_small_run_writes_its_outputs_and_resumes_after_ctrl_c(tmp_path, monkeypatch):
+    """End to end on real (tiny) TransNAS statistics: Ctrl-C after generation 2, then --resume, gives the
+    same best.px and search as an uninterrupted run."""
+    from click.testing import CliRunner
+
+    import proxylang.cli_evolve as cli_evolve
+
+    args = ["--space", "micro", "--config", str(EXAMPLES / "evolve_small.toml"),
+            "--cache", str(tmp_path / "cache")]
+    runner = CliRunner()
+    whole = runner.invoke(cli_evolve.evolve, [*args, "--out", str(tmp_path / "whole")])
+    assert whole.exit_code == 0, whole.output
+    outputs = ("best.px", "summary.json", "search-curve.png", "proxy-vs-accuracy.png", "evolution/log.jsonl")
+    for name in outputs:
+        assert (tmp_path / "whole" / name).exists(), name
+    summary = json.loads((tmp_path / "whole" / "summary.json").read_text())
+    assert summary["strategies"]["random"]["evaluations"] == summary["strategies"]["evolution"]["evaluations"]
+    assert summary["best_px"] == (tmp_path / "whole" / "best.px").read_text().strip()
+
+    show = cli_evolve._progress_line
+
+    def interrupting(bar):
+        def callback(record):
+            show(bar)(record)
+            if record["generation"] == 2:
+                raise KeyboardInterrupt
+        return callback
+
+    monkeypatch.setattr(cli_evolve, "_progress_line", interrupting)
+    cut = runner.invoke(cli_evolve.evolve, [*args, "--out", str(tmp_path / "cut")])
+    assert cut.exit_code == 130 and "--resume" in cut.output
+    overwrite = runner.invoke(cli_evolve.evolve, [*args, "--out", str(tmp_path / "cut")])
+    assert overwrite.exit_code == 2 and "already holds a run" in overwrite.output
+    monkeypatch.setattr(cli_evolve, "_progress_line", show)
+    resumed = runner.invoke(cli_evolve.evolve, [*args, "--out", str(tmp_path / "cut"), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert (tmp_path / "cut" / "best.px").read_text() == (tmp_path / "whole" / "best.px").read_text()
+    again = json.loads((tmp_path / "cut" / "summary.json").read_text())
+    assert again["strategies"] == summary["strategies"] and again["kendall"] == summary["kendall"]
