@@ -19,7 +19,7 @@ from proxylang.check import Typed, check, check_expr, infer
 from proxylang.errors import ProxyTypeError
 from proxylang.primitives import BINARY, UNARY
 from proxylang.stats import CONV_INPUTS, RELU_INPUTS
-from proxylang.types import CONV, RELU, RuleError, Type
+from proxylang.types import CONV, INPUT_TYPES, RELU, RuleError, Type
 
 MAX_DEPTH = 7
 MAX_SIZE = 32
@@ -150,22 +150,34 @@ def _site_of(t: Type) -> str:
     return RELU if t.level == RELU else CONV
 
 
+def _grow_like(r: random.Random, wanted: Type, tries: int = 10) -> Node:
+    """A random sub-tree of type ``wanted`` when one turns up in ``tries`` draws (else the last draw)."""
+    for _ in range(tries):
+        grown = _grow(r, r.randint(1, 3), _site_of(wanted))
+        if not wanted.is_matrix and grown.type.is_matrix:
+            grown = _as_proxy(r, grown) or grown
+        if grown.type == wanted:
+            break
+    return grown.node
+
+
 def mutate(node: Node, rng: Any, max_depth: int = MAX_DEPTH, max_size: int = MAX_SIZE) -> Node | None:
-    """Swap a primitive for another of the same arity, change an input, or regrow a sub-tree."""
+    """Swap a primitive for another of the same arity, change an input or a literal, or regrow a sub-tree
+    (of the same type where one can be found, so that the child type-checks)."""
     r = _rng(rng)
     path, sub = r.choice(subtrees(node))
-    how = r.choice(("swap", "regrow")) if isinstance(sub, Call) and sub.op != "norm_avt" else "regrow"
-    if isinstance(sub, Input) and r.random() < 0.5:
-        others = [i for i in CONV_INPUTS if i != sub.name] if sub.name in CONV_INPUTS else RELU_INPUTS
-        new: Node | None = Input(r.choice(others))
+    wanted = check_expr(sub).type
+    current = sub.name if isinstance(sub, Input) else None
+    same_type_inputs = [name for name, t in INPUT_TYPES.items() if t == wanted and name != current]
+    new: Node | None
+    if isinstance(sub, Input) and same_type_inputs and r.random() < 0.5:
+        new = Input(r.choice(same_type_inputs))
     elif isinstance(sub, Num):
         new = Num(r.choice(EXPONENTS + LITERALS))
-    elif how == "swap":
+    elif isinstance(sub, Call) and sub.op != "norm_avt" and r.random() < 0.5:
         new = _swap_primitive(r, sub)
     else:
-        site = _site_of(check_expr(sub).type)
-        grown = _grow(r, r.randint(1, 3), site)
-        new = grown.node
+        new = _grow_like(r, wanted)
     if new is None:
         REJECTIONS["no swap fits"] += 1
         return None
@@ -174,9 +186,11 @@ def mutate(node: Node, rng: Any, max_depth: int = MAX_DEPTH, max_size: int = MAX
 
 def crossover(a: Node, b: Node, rng: Any, max_depth: int = MAX_DEPTH,
               max_size: int = MAX_SIZE) -> Node | None:
-    """``a`` with one of its sub-trees replaced by a sub-tree of ``b``."""
+    """``a`` with one of its sub-trees replaced by a sub-tree of ``b`` (of the same type when ``b`` has
+    one)."""
     r = _rng(rng)
-    path, _ = r.choice(subtrees(a))
-    _, donor = r.choice([(p, n) for p, n in subtrees(b) if not isinstance(n, Num)])
-    return _accept(replace_at(a, path, donor), max_depth, max_size)
-
+    path, target = r.choice(subtrees(a))
+    wanted = check_expr(target).type
+    donors = [n for _, n in subtrees(b) if not isinstance(n, Num)]
+    fitting = [n for n in donors if check_expr(n).type == wanted]
+    return _accept(replace_at(a, path, r.choice(fitting or donors)), max_depth, max_size)
