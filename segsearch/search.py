@@ -11,7 +11,11 @@ population (the best survive). With a target FPS, the latency lookup table rejec
 predicted to be too slow before anything is scored.
 
 The state after every generation (population, scores, random generator) is checkpointed, and a run
-resumes from it bit for bit: the pre-sample and the statistics batch depend only on the seed.
+resumes from it exactly (the pre-sample and the statistics batch depend only on the seed); with a
+target FPS, exactly only where the latency table file is kept, since re-timed parts vary.
+
+With a target FPS, the table's predictions filter candidates, and at the end the top candidates are
+*measured* on the device (:meth:`Search.verified_best`), so the reported FPS is a measurement.
 """
 
 from __future__ import annotations
