@@ -55,7 +55,7 @@ class RunSettings:
 
 
 # Sized to finish on 2 CPU cores in well under 30 minutes, statistics extraction included.
-DEFAULT_SEARCH = SearchConfig(population=16, iterations=15, offspring=8, pool=8, top_k=4)
+DEFAULT_SEARCH = SearchConfig(population=20, iterations=30, offspring=10, pool=10, top_k=5)
 DEFAULTS = {
     "micro": RunSettings(space="micro", strategy="both", search=DEFAULT_SEARCH),
     "macro": RunSettings(space="macro", strategy="both", search=DEFAULT_SEARCH),
@@ -173,8 +173,10 @@ def run_evolve(settings: RunSettings, out: Path, data_dir: Path | None, cache: P
 
     candidates = _final_candidates(results, settings.ensemble_with)
     kendalls = {name: fitness.kendalls(node) for name, node in candidates.items()}
-    # best.px: the candidate that ranks the validation archs best (collapsed ones cannot be chosen)
-    usable = [n for n in candidates if not math.isnan(kendalls[n]["val"])] or list(candidates)
+    # best.px: the evolved proxy or one of its ensembles, whichever ranks the validation archs best
+    # (the random-search ablation is reported, never chosen; a collapsed candidate cannot be chosen)
+    finalists = [n for n in candidates if n != "random best"]
+    usable = [n for n in finalists if not math.isnan(kendalls[n]["val"])] or finalists
     chosen = max(usable, key=lambda n: kendalls[n]["val"])
     text = to_text(candidates[chosen])
     (out / "best.px").write_text(text + "\n")
