@@ -173,16 +173,19 @@ def run_evolve(settings: RunSettings, out: Path, data_dir: Path | None, cache: P
 
     candidates = _final_candidates(results, settings.ensemble_with)
     kendalls = {name: fitness.kendalls(node) for name, node in candidates.items()}
-    # best.px: the evolved proxy or one of its ensembles, whichever ranks the validation archs best
-    # (the random-search ablation is reported, never chosen; a collapsed candidate cannot be chosen)
-    finalists = [n for n in candidates if n != "random best"]
-    usable = [n for n in finalists if not math.isnan(kendalls[n]["val"])] or finalists
-    chosen = max(usable, key=lambda n: kendalls[n]["val"])
+    # best.px: the evolved proxy or one of its ensembles, whichever ranks the validation archs best on
+    # their *full* statistics (thinning can hide a collapse, e.g. log of an exact zero); the random-search
+    # ablation is reported, never chosen
+    finalists = {n: node for n, node in candidates.items() if n != "random best"}
+    for name, (scores, valid) in data.full_scores(finalists, data.val.archs).items():
+        kendalls[name]["val_full"] = split_kendall(scores, valid, data.val.accuracy)[0]
+    usable = [n for n in finalists if not math.isnan(kendalls[n]["val_full"])] or list(finalists)
+    chosen = max(usable, key=lambda n: kendalls[n]["val_full"])
     text = to_text(candidates[chosen])
     (out / "best.px").write_text(text + "\n")
 
     baselines = {f"baseline {b}": library_expression(b) for b in EXPRESSION_BASELINES}
-    holdout = data.holdout_scores({**candidates, **baselines})
+    holdout = data.full_scores({**candidates, **baselines}, data.holdout_archs)
     for name, (scores, valid) in holdout.items():
         kendalls.setdefault(name, {})["holdout"] = split_kendall(scores, valid, data.holdout_accuracy)[0]
     reference = {name: split_kendall(scores, np.isfinite(scores), data.holdout_accuracy)[0]
@@ -254,11 +257,11 @@ def evolve(bench: str, space: str, config_path: Path | None, strategy: str | Non
             sys.exit(130)
     kds = summary["kendall"]
     click.echo(f"best.px = {summary['chosen']}: {summary['best_px']}")
-    click.echo(f"{'Kd':<52}{'train':>8}{'val':>8}{'holdout':>9}")
+    columns = (("train", 8), ("val", 8), ("val_full", 9), ("holdout", 9))
+    click.echo(f"{'Kd':<52}" + "".join(f"{k:>{w}}" for k, w in columns))
     for name, kd in kds.items():
-        click.echo(f"{name[:52]:<52}" + "".join(f"{_show(kd.get(k)):>{w}}" for k, w in
-                                                 (("train", 8), ("val", 8), ("holdout", 9))))
+        click.echo(f"{name[:52]:<52}" + "".join(f"{_show(kd.get(k)):>{w}}" for k, w in columns))
     for name, kd in summary["reference_holdout_kendall"].items():
-        click.echo(f"{'reference ' + name + ' (data file)':<52}{'':>16}{_show(kd):>9}")
+        click.echo(f"{'reference ' + name + ' (data file)':<52}{'':>25}{_show(kd):>9}")
     click.echo(f"wrote {out}/best.px, summary.json, search-curve.png, proxy-vs-accuracy.png")
 

@@ -189,9 +189,10 @@ class SearchData:
     def train_stats(self, arch: str) -> NetStats:
         return thinned_stats(self.cache, arch, self.config.thin)
 
-    def holdout_scores(self, nodes: Mapping[str, Node]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Scores of each proxy on the full holdout statistics, in one streamed pass over the networks;
-        norm_avt is calibrated on the full statistics of the train pre-sample."""
+    def full_scores(self, nodes: Mapping[str, Node],
+                    archs: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Scores of each proxy on the full statistics of ``archs`` (as ``proxylang eval`` sees them), in
+        one streamed pass over the networks; norm_avt is calibrated on the train pre-sample."""
         proxies = {name: compile_proxy(node) for name, node in nodes.items()}
         if any(map(uses_avt, nodes.values())):
             presample = pack([self.cache.get(a) for a in self.presample_archs])
@@ -206,8 +207,8 @@ class SearchData:
                 parts[name].append(_numpy(*proxy(packed)))
 
         chunk: list[NetStats] = []
-        for _, stats in tqdm(self.cache.iter_stats(self.holdout_archs), total=len(self.holdout_archs),
-                             desc="holdout", unit="arch", file=sys.stderr, leave=False):
+        for _, stats in tqdm(self.cache.iter_stats(archs), total=len(archs), desc="full statistics",
+                             unit="arch", file=sys.stderr, leave=False):
             chunk.append(stats)
             if len(chunk) == HOLDOUT_CHUNK:
                 flush(chunk)
