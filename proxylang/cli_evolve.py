@@ -27,6 +27,7 @@ from proxylang.ast import Call, Node
 from proxylang.baselines import EXPRESSION_BASELINES, library_expression
 from proxylang.cli import user_errors
 from proxylang.errors import ProxylangError
+from proxylang.evaluate import correlations
 from proxylang.evolve import STRATEGIES, Search, SearchConfig, SearchResult, config_from_mapping
 from proxylang.plots import plot_proxy_vs_accuracy, plot_search_curves
 from proxylang.search_data import (
@@ -186,8 +187,10 @@ def run_evolve(settings: RunSettings, out: Path, data_dir: Path | None, cache: P
 
     baselines = {f"baseline {b}": library_expression(b) for b in EXPRESSION_BASELINES}
     holdout = data.full_scores({**candidates, **baselines}, data.holdout_archs)
-    for name, (scores, valid) in holdout.items():
-        kendalls.setdefault(name, {})["holdout"] = split_kendall(scores, valid, data.holdout_accuracy)[0]
+    invalid = {}
+    for name, (scores, valid) in holdout.items():  # as proxylang eval reports: invalid scores rank last
+        found = correlations(scores, data.holdout_accuracy, valid)
+        kendalls.setdefault(name, {})["holdout"], invalid[name] = found.kendall, found.invalid
     reference = {name: split_kendall(scores, np.isfinite(scores), data.holdout_accuracy)[0]
                  for name, scores in data.reference.items()}
 
@@ -210,6 +213,7 @@ def run_evolve(settings: RunSettings, out: Path, data_dir: Path | None, cache: P
                        for s, r in results.items()},
         "kendall": {name: _round(kds) for name, kds in kendalls.items()},
         "texts": {name: to_text(node) for name, node in candidates.items()},
+        "holdout_invalid": {name: n for name, n in invalid.items() if n},
         "chosen": chosen,
         "best_px": text,
         "reference_holdout_kendall": _round(reference),
