@@ -21,6 +21,7 @@ nonlinearities, not at the convolutions.
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,14 +44,13 @@ class NetStats:
 
     def __post_init__(self) -> None:
         if not (len(self.A) == len(self.G) == len(self.W)):
-            raise ValueError(
-                f"A, G and W must have one entry per conv site, got {len(self.A)}, {len(self.G)}, {len(self.W)}"
-            )
+            counts = f"{len(self.A)}, {len(self.G)}, {len(self.W)}"
+            raise ValueError(f"A, G and W must have one entry per conv site, got {counts}")
         for name in INPUTS:
             for i, t in enumerate(getattr(self, name)):
                 if t.dim() != 2:
                     raise ValueError(f"{name}[{i}] must be a 2-D matrix view, got shape {tuple(t.shape)}")
-        for i, (w, g) in enumerate(zip(self.W, self.G)):
+        for i, (w, g) in enumerate(zip(self.W, self.G, strict=True)):
             if w.shape != g.shape:
                 raise ValueError(f"G[{i}] {tuple(g.shape)} does not match W[{i}] {tuple(w.shape)}")
 
@@ -94,5 +94,14 @@ class NetStats:
         try:
             d = torch.load(Path(path), map_location="cpu", weights_only=True)
             return cls(d["A"], d["G"], d["W"], d.get("R", []), d.get("meta", {}))
-        except (OSError, RuntimeError, KeyError, TypeError, EOFError) as exc:
+        except (
+            OSError,
+            RuntimeError,
+            KeyError,
+            TypeError,
+            ValueError,
+            IndexError,
+            EOFError,
+            pickle.UnpicklingError,
+        ) as exc:
             raise ValueError(f"{path}: not a readable statistics file ({exc})") from exc
