@@ -1,8 +1,8 @@
 """Checked expression -> a torch callable that scores many networks at once.
 
 Every input is packed once into a flat tensor holding all sites of all networks (``pack``), with segment
-ids per (network, site) and per row. An elementwise chain is then one torch call per node for the whole
-batch, reductions are segment sums over contiguous runs, row-wise softmax uses row ids, and matrix
+ids per (network, site). An elementwise chain is then one torch call per node for the whole batch,
+reductions are segment sums over contiguous runs, row-wise softmax runs on each segment's view, and matrix
 operations (gram, matmul, slogdet, pairwise, hamming) run batched on stacks of equal-shape matrices.
 Structurally equal sub-trees are computed once (the frozen AST nodes are the memo keys).
 
@@ -59,21 +59,6 @@ class Layout:
     def seg(self) -> Tensor:
         """Segment of each element."""
         return torch.repeat_interleave(torch.arange(self.segments, device=self.device), self.numel)
-
-    @cached_property
-    def row_lengths(self) -> Tensor:
-        """Length of every row of every segment, in order."""
-        per_row = [c for r, c in self.shapes for _ in range(r)]
-        return torch.tensor(per_row, dtype=torch.long, device=self.device)
-
-    @cached_property
-    def row(self) -> Tensor:
-        """Global row index of each element (rows of all segments numbered in order)."""
-        return torch.repeat_interleave(torch.arange(self.rows, device=self.device), self.row_lengths)
-
-    @cached_property
-    def rows(self) -> int:
-        return sum(r for r, _ in self.shapes)
 
     @cached_property
     def offset(self) -> Tensor:
@@ -236,20 +221,20 @@ class _FusedEvaluator:
     def segment_sum(self, data: Tensor, layout: Layout) -> Tensor:
         return _contiguous_sums(data, layout.numel)
 
-    def row_max_and_sum(self, x: Tensor, layout: Layout) -> tuple[Tensor, Tensor]:
-        row = layout.row
-        peak = torch.full((layout.rows,), -torch.inf, dtype=x.dtype, device=self.device)
-        peak = peak.scatter_reduce(0, row, x, "amax", include_self=True)
-        shifted = x - peak.index_select(0, row)
-        return shifted, _contiguous_sums(shifted.exp(), layout.row_lengths)
+    def rowwise(self, x: Value, fn) -> Value:
+        """``fn(matrix, dim=1)`` on every segment viewed as its matrix. Segments are contiguous, so each
+        view is free and torch's own row kernel runs on it: measured 5-10x faster on TransNAS-Bench-101
+        weights than a scatter-based row max over the flat data, for a loop of one call per site."""
+        parts = torch.split(x.data, x.layout.sizes)
+        shapes = x.layout.shapes
+        rows = [fn(part.view(shape), dim=1).reshape(-1) for part, shape in zip(parts, shapes, strict=True)]
+        return Value(torch.cat(rows) if rows else x.data, x.layout)
 
     def softmax(self, x: Value) -> Value:
-        shifted, total = self.row_max_and_sum(x.data, x.layout)
-        return Value(shifted.exp() / total.index_select(0, x.layout.row), x.layout)
+        return self.rowwise(x, torch.softmax)
 
     def logsoftmax(self, x: Value) -> Value:
-        shifted, total = self.row_max_and_sum(x.data, x.layout)
-        return Value(shifted - total.log().index_select(0, x.layout.row), x.layout)
+        return self.rowwise(x, torch.log_softmax)
 
     def normalize(self, x: Value) -> Value:
         layout, n = x.layout, x.layout.numel.to(self.dtype)
