@@ -59,6 +59,7 @@ class BenchSettings:
     device: str
     cache: Path
     images: Path | None = None
+    arch_file: Path | None = None
 
     def truth_file(self, space: str) -> Path:
         return self.bench_file or self.data_dir / "transnas" / f"zc_transbench101_{space}.json"
@@ -91,8 +92,37 @@ def load_truth(space: str, settings: BenchSettings) -> SpaceTruth:
     if not records:
         raise DataError(f"{settings.truth_file(space)}: no {TASK} architectures")
     archs = list(records)
+    if settings.arch_file is not None:
+        archs = listed_archs(settings.arch_file, space, archs)
     accuracy = np.array([records[a]["val_accuracy"] for a in archs], dtype=np.float64)
     return SpaceTruth(space, archs, accuracy, records)
+
+
+def listed_archs(path: Path, space: str, known: list[str]) -> list[str]:
+    """The architectures of ``known`` named in ``path`` (one key per line, ``#`` comments), in file order
+    of ``known``; a key the ground truth lacks is an error naming its line."""
+    from proxylang.bench.transnas import parse_arch
+
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read the architecture list ({exc})") from None
+    by_key = {parse_arch(space, a): a for a in known}
+    wanted = set()
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            key = parse_arch(space, text)
+        except DataError as exc:
+            raise DataError(f"{path}:{number}: {exc}") from None
+        if key not in by_key:
+            raise DataError(f"{path}:{number}: {text} is not in the {space} ground truth")
+        wanted.add(key)
+    if len(wanted) < 2:
+        raise DataError(f"{path}: lists {len(wanted)} architecture(s); a correlation needs at least 2")
+    return [by_key[k] for k in by_key if k in wanted]
 
 
 def score_expressions(nodes: dict[str, Any], truth: SpaceTruth, settings: BenchSettings,
@@ -168,19 +198,22 @@ def protocol_table(space: str, result: ProtocolResult, n: int, settings: BenchSe
 
 
 def _settings(data_dir: Path, bench_file: Path | None, resolution: int, batch_size: int, seed: int,
-              device: str | None, cache: Path | None, images: Path | None) -> BenchSettings:
+              device: str | None, cache: Path | None, images: Path | None,
+              arch_file: Path | None = None) -> BenchSettings:
     if resolution < 8 or batch_size < 2:
         raise ProxylangError("--resolution must be at least 8 and --batch-size at least 2")
     device = device or default_device()
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ProxylangError(f"--device {device}: CUDA is not available here")
     return BenchSettings(data_dir, bench_file, resolution, batch_size, seed, device,
-                         cache or default_cache_root(), images)
+                         cache or default_cache_root(), images, arch_file)
 
 
-def _spaces(space: str, bench_file: Path | None) -> tuple[str, ...]:
-    if bench_file is not None and space == "both":
-        raise ProxylangError("--bench-file holds one space: choose it with --space micro or macro")
+def _spaces(space: str, settings: BenchSettings) -> tuple[str, ...]:
+    if space == "both":
+        for option, value in (("--bench-file", settings.bench_file), ("--archs", settings.arch_file)):
+            if value is not None:
+                raise ProxylangError(f"{option} holds one space: choose it with --space micro or macro")
     return SPACES if space == "both" else (space,)
 
 
@@ -198,6 +231,9 @@ def common_options(f: Any) -> Any:
         click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
                      envvar="PROXYLANG_DATA", default="../shared/benchmarks", show_default=True,
                      help="Folder holding transnas/ (or set PROXYLANG_DATA)."),
+        click.option("--archs", "arch_file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Only the architectures listed in this file, one key per line (e.g. the "
+                          "unseen-archs.txt of proxylang evolve); needs --space micro or macro."),
         click.option("--images", type=click.Path(file_okay=False, path_type=Path),
                      help="Folder of real images for the input batch [default: seeded Gaussian noise]."),
         click.option("--resolution", type=int, default=DEFAULT_RESOLUTION, show_default=True),
@@ -220,15 +256,17 @@ def common_options(f: Any) -> Any:
 @click.option("--scores-out", type=click.Path(dir_okay=False, path_type=Path),
               help="CSV with one arch,score row per scored architecture.")
 def eval_command(expr_file: str, bench: str, space: str, sample: int, repeats: int, bench_file: Path | None,
-                 data_dir: Path, images: Path | None, resolution: int, batch_size: int, seed: int,
-                 device: str | None, cache: Path | None, scores_out: Path | None) -> None:
+                 data_dir: Path, arch_file: Path | None, images: Path | None, resolution: int,
+                 batch_size: int, seed: int, device: str | None, cache: Path | None,
+                 scores_out: Path | None) -> None:
     """Rank correlation of the proxy in EXPR_FILE (.px, or - for stdin) with trained accuracy."""
     from proxylang import parse
     from proxylang.cli import read_proxy_text, user_errors
 
     with user_errors():
-        settings = _settings(data_dir, bench_file, resolution, batch_size, seed, device, cache, images)
-        spaces = _spaces(space, bench_file)
+        settings = _settings(data_dir, bench_file, resolution, batch_size, seed, device, cache, images,
+                             arch_file)
+        spaces = _spaces(space, settings)
         text, source = read_proxy_text(expr_file)
         node = parse(text, source)
         rows = []
@@ -314,19 +352,21 @@ def baselines_csv(results: dict[str, dict[str, dict[str, Any]]]) -> str:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text",
               show_default=True)
 def baselines_command(bench: str, space: str, sample: int, repeats: int, bench_file: Path | None,
-                      data_dir: Path, images: Path | None, resolution: int, batch_size: int, seed: int,
-                      device: str | None, cache: Path | None, only: str | None, fmt: str) -> None:
+                      data_dir: Path, arch_file: Path | None, images: Path | None, resolution: int,
+                      batch_size: int, seed: int, device: str | None, cache: Path | None, only: str | None,
+                      fmt: str) -> None:
     """Table 3: the classic zero-cost proxies on TransNAS-Bench-101 segmentation."""
     from proxylang.cli import user_errors
 
     with user_errors():
-        settings = _settings(data_dir, bench_file, resolution, batch_size, seed, device, cache, images)
+        settings = _settings(data_dir, bench_file, resolution, batch_size, seed, device, cache, images,
+                             arch_file)
         names = [n.strip() for n in only.split(",")] if only else list(BASELINES)
         unknown = [n for n in names if n not in BASELINES]
         if unknown:
             raise ProxylangError(f"unknown baseline {unknown[0]!r}; expected some of {', '.join(BASELINES)}")
         results = {s: baseline_results(names, load_truth(s, settings), settings, sample, repeats)
-                   for s in _spaces(space, bench_file)}
+                   for s in _spaces(space, settings)}
     if fmt == "json":
         click.echo(json.dumps(results, indent=2))
     elif fmt == "csv":

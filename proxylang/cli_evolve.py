@@ -1,9 +1,10 @@
 """``proxylang evolve``: search a proxy for a TransNAS-Bench-101 space and report it honestly.
 
 A run directory (``--out``) holds ``run.json`` (the resolved settings), one sub-directory per strategy
-with its checkpoint and JSONL log, and the results: ``best.px``, ``summary.json``, ``search-curve.png``
-and ``proxy-vs-accuracy.png``. Fitness uses the train split only; the validation split picks between
-the searched proxy and its ensembles; the holdout split is touched once, for the final figures.
+with its checkpoint and JSONL log, and the results: ``best.px``, ``summary.json``, ``search-curve.png``,
+``proxy-vs-accuracy.png`` and ``unseen-archs.txt`` (every architecture the search never read). Fitness
+uses the train split only; the validation split picks between the searched proxy and its ensembles; the
+holdout split is touched once, for the final figures.
 """
 
 from __future__ import annotations
@@ -184,6 +185,10 @@ def run_evolve(settings: RunSettings, out: Path, data_dir: Path | None, cache: P
     chosen = max(usable, key=lambda n: kendalls[n]["val_full"])
     text = to_text(candidates[chosen])
     (out / "best.px").write_text(text + "\n")
+    (out / "unseen-archs.txt").write_text(
+        f"# {settings.space} architectures outside the train and validation splits: pass this file to\n"
+        f"# proxylang eval / baselines --space {settings.space} --archs to report on them\n"
+        + "".join(f"{a}\n" for a in data.unseen_archs))
 
     baselines = {f"baseline {b}": library_expression(b) for b in EXPRESSION_BASELINES}
     holdout = data.full_scores({**candidates, **baselines}, data.holdout_archs)
@@ -267,5 +272,6 @@ def evolve(bench: str, space: str, config_path: Path | None, strategy: str | Non
         click.echo(f"{name[:52]:<52}" + "".join(f"{_show(kd.get(k)):>{w}}" for k, w in columns))
     for name, kd in summary["reference_holdout_kendall"].items():
         click.echo(f"{'reference ' + name + ' (data file)':<52}{'':>25}{_show(kd):>9}")
-    click.echo(f"wrote {out}/best.px, summary.json, search-curve.png, proxy-vs-accuracy.png")
+    click.echo(f"wrote {out}/best.px, summary.json, search-curve.png, proxy-vs-accuracy.png and "
+               "unseen-archs.txt")
 

@@ -69,7 +69,8 @@ class DataConfig:
 
 
 def split_archs(archs: Sequence[str], config: DataConfig) -> dict[str, list[str]]:
-    """Disjoint ``train``/``val``/``holdout`` lists drawn with ``config.seed``, independent of input order."""
+    """Disjoint ``train``/``val``/``holdout`` lists drawn with ``config.seed``, independent of input order,
+    and ``unseen``: every architecture outside train and val (the holdout is its first part)."""
     pool = sorted(archs)
     wanted = config.train + config.val + (config.holdout or 1)
     if len(pool) < wanted:
@@ -79,7 +80,7 @@ def split_archs(archs: Sequence[str], config: DataConfig) -> dict[str, list[str]
     end_val = config.train + config.val
     end_holdout = end_val + config.holdout if config.holdout else len(order)
     return {"train": order[: config.train], "val": order[config.train:end_val],
-            "holdout": order[end_val:end_holdout]}
+            "holdout": order[end_val:end_holdout], "unseen": order[end_val:]}
 
 
 @dataclass
@@ -176,6 +177,7 @@ class SearchData:
     train: Split
     val: Split
     holdout_archs: list[str]
+    unseen_archs: list[str]  # every arch outside train and val, for proxylang eval/baselines --archs
     holdout_accuracy: np.ndarray
     presample_archs: list[str]
     reference: dict[str, np.ndarray]  # the data file's stored proxy scores on the holdout archs
@@ -252,7 +254,7 @@ def load_search_data(space: str, data_dir: str | Path | None, config: DataConfig
         space=space, config=config,
         train=_thinned_split(cache, names["train"], accuracy(names["train"]), config.thin, "train"),
         val=_thinned_split(cache, names["val"], accuracy(names["val"]), config.thin, "val"),
-        holdout_archs=holdout, holdout_accuracy=accuracy(holdout),
+        holdout_archs=holdout, unseen_archs=names["unseen"], holdout_accuracy=accuracy(holdout),
         presample_archs=names["train"][: config.presample], reference=reference, cache=cache)
 
 

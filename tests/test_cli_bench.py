@@ -34,6 +34,7 @@ def bench(tmp_path, monkeypatch):
     fake = types.ModuleType("proxylang.bench.transnas")
     fake.__dict__.update({k: v for k, v in vars(real).items() if not k.startswith("__")})
     fake.build_network = tiny_network
+    fake.parse_arch = lambda space, key: tuple(int(c) for c in str(key).strip("() ").split(","))
     fake.load_zc_json = lambda path, task, space: json.loads(path.read_text())[task]
     fake.count_flops = lambda model, resolution: sum(p.numel() for p in model.parameters()) * resolution ** 2
     monkeypatch.setitem(sys.modules, "proxylang.bench.transnas", fake)
@@ -80,6 +81,24 @@ def test_eval_errors_are_one_line(bench, tmp_path):
     assert result.exit_code == 2 and result.output.count("\n") == 1 and "Traceback" not in result.output
     both = CliRunner().invoke(eval_command, [str(tmp_path / "x.px"), "--bench-file", str(bench)])
     assert both.exit_code == 2 and "--space micro or macro" in both.output
+
+
+def test_eval_on_a_listed_subset_of_archs(bench, tmp_path):
+    expr = tmp_path / "l1.px"
+    expr.write_text("sum(abs(W))\n")
+    listed = tmp_path / "unseen.txt"
+    listed.write_text("# a comment\n(3,3)\n(1, 2)\n\n(2, 2)  # trailing comment\n(1, 1)\n")
+    out = tmp_path / "scores.csv"
+    result = CliRunner().invoke(eval_command, [str(expr), *common(bench, tmp_path), "--archs", str(listed),
+                                               "--scores-out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "full 4" in result.stdout
+    assert [r["arch"] for r in csv.DictReader(out.open())] == ["(1, 2)", "(2, 2)", "(1, 1)", "(3, 3)"]
+    listed.write_text("(1, 2)\n(9, 9)\n")
+    unknown = CliRunner().invoke(eval_command, [str(expr), *common(bench, tmp_path), "--archs", str(listed)])
+    assert unknown.exit_code == 2 and f"{listed}:2: (9, 9) is not in the micro ground truth" in unknown.output
+    both = CliRunner().invoke(eval_command, [str(expr), "--archs", str(listed)])
+    assert both.exit_code == 2 and "--archs holds one space" in both.output
 
 
 def test_baselines_table_json_and_reference_agreement(bench, tmp_path):

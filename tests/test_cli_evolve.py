@@ -81,6 +81,12 @@ def test_small_run_writes_its_outputs_and_resumes_after_ctrl_c(tmp_path, monkeyp
     summary = json.loads((tmp_path / "whole" / "summary.json").read_text())
     assert summary["strategies"]["random"]["evaluations"] == summary["strategies"]["evolution"]["evaluations"]
     assert summary["best_px"] == (tmp_path / "whole" / "best.px").read_text().strip()
+    from proxylang.bench.transnas import load_zc_json, zc_json_path
+    from proxylang.cli_bench import listed_archs
+
+    everything = list(load_zc_json(zc_json_path("micro", None), space="micro"))
+    unseen = listed_archs(tmp_path / "whole" / "unseen-archs.txt", "micro", everything)
+    assert len(unseen) == len(everything) - summary["archs"]["train"] - summary["archs"]["val"]
 
     show = cli_evolve._progress_line
 

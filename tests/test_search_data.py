@@ -15,10 +15,13 @@ def test_splits_are_disjoint_seeded_and_independent_of_input_order():
     cfg = DataConfig(train=10, val=5, holdout=0, presample=4)
     splits = split_archs(ARCHS, cfg)
     assert [len(splits[k]) for k in ("train", "val", "holdout")] == [10, 5, 25]
-    assert sorted(sum(splits.values(), [])) == sorted(ARCHS)
+    assert sorted(splits["train"] + splits["val"] + splits["holdout"]) == sorted(ARCHS)
+    assert splits["unseen"] == splits["holdout"]
     assert split_archs(list(reversed(ARCHS)), cfg) == splits
     assert split_archs(ARCHS, DataConfig(train=10, val=5, holdout=0, presample=4, seed=1)) != splits
-    assert len(split_archs(ARCHS, DataConfig(train=10, val=5, holdout=7, presample=4))["holdout"]) == 7
+    seven = split_archs(ARCHS, DataConfig(train=10, val=5, holdout=7, presample=4))
+    assert len(seven["holdout"]) == 7 and seven["unseen"][:7] == seven["holdout"]
+    assert sorted(seven["train"] + seven["val"] + seven["unseen"]) == sorted(ARCHS)
 
 
 def test_too_few_archs_is_a_user_error():
