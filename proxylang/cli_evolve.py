@@ -2,7 +2,8 @@
 
 A run directory (``--out``) holds ``run.json`` (the resolved settings), one sub-directory per strategy
 with its checkpoint and JSONL log, and the results: ``best.px``, ``summary.json``, ``search-curve.png``,
-``proxy-vs-accuracy.png`` and ``unseen-archs.txt`` (every architecture the search never read). Fitness
+``proxy-vs-accuracy.png``, ``holdout-archs.txt`` and ``unseen-archs.txt`` (the holdout, and every
+architecture outside train and validation, for ``proxylang eval/baselines --archs``). Fitness
 uses the train split only; the validation split picks between the searched proxy and its ensembles; the
 holdout split is touched once, for the final figures.
 """
@@ -158,6 +159,12 @@ def _final_candidates(results: dict[str, SearchResult[Node]], partners: tuple[st
     return candidates
 
 
+def _write_archs(path: Path, archs: list[str], what: str) -> None:
+    """An architecture list for ``proxylang eval/baselines --archs``, so they report on the same archs."""
+    header = f"# {what}; the search never read them (proxylang eval/baselines --archs this file)\n"
+    path.write_text(header + "".join(f"{a}\n" for a in archs))
+
+
 def run_evolve(settings: RunSettings, out: Path, data_dir: Path | None, cache: Path | None, workers: int = 1,
                resume: bool = False) -> dict[str, Any]:
     """The whole command: statistics, searches, ensembles, holdout report and figures; returns the summary."""
@@ -185,10 +192,10 @@ def run_evolve(settings: RunSettings, out: Path, data_dir: Path | None, cache: P
     chosen = max(usable, key=lambda n: kendalls[n]["val_full"])
     text = to_text(candidates[chosen])
     (out / "best.px").write_text(text + "\n")
-    (out / "unseen-archs.txt").write_text(
-        f"# {settings.space} architectures outside the train and validation splits: pass this file to\n"
-        f"# proxylang eval / baselines --space {settings.space} --archs to report on them\n"
-        + "".join(f"{a}\n" for a in data.unseen_archs))
+    _write_archs(out / "holdout-archs.txt", data.holdout_archs,
+                 f"the {settings.space} holdout in summary.json")
+    _write_archs(out / "unseen-archs.txt", data.unseen_archs,
+                 f"every {settings.space} architecture outside the train and validation splits")
 
     baselines = {f"baseline {b}": library_expression(b) for b in EXPRESSION_BASELINES}
     holdout = data.full_scores({**candidates, **baselines}, data.holdout_archs)
@@ -272,6 +279,6 @@ def evolve(bench: str, space: str, config_path: Path | None, strategy: str | Non
         click.echo(f"{name[:52]:<52}" + "".join(f"{_show(kd.get(k)):>{w}}" for k, w in columns))
     for name, kd in summary["reference_holdout_kendall"].items():
         click.echo(f"{'reference ' + name + ' (data file)':<52}{'':>25}{_show(kd):>9}")
-    click.echo(f"wrote {out}/best.px, summary.json, search-curve.png, proxy-vs-accuracy.png and "
-               "unseen-archs.txt")
+    click.echo(f"wrote {out}/best.px, summary.json, search-curve.png, proxy-vs-accuracy.png, "
+               "holdout-archs.txt and unseen-archs.txt")
 

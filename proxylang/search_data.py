@@ -49,7 +49,7 @@ class DataConfig:
     task: str = "segmentsemantic"
     train: int = 40
     val: int = 20
-    holdout: int = 40
+    holdout: int = 100
     presample: int = 8
     resolution: int = 64
     batch: int = 8

@@ -87,6 +87,8 @@ def test_small_run_writes_its_outputs_and_resumes_after_ctrl_c(tmp_path, monkeyp
     everything = list(load_zc_json(zc_json_path("micro", None), space="micro"))
     unseen = listed_archs(tmp_path / "whole" / "unseen-archs.txt", "micro", everything)
     assert len(unseen) == len(everything) - summary["archs"]["train"] - summary["archs"]["val"]
+    holdout = listed_archs(tmp_path / "whole" / "holdout-archs.txt", "micro", everything)
+    assert len(holdout) == summary["archs"]["holdout"] and set(holdout) <= set(unseen)
 
     show = cli_evolve._progress_line
 
