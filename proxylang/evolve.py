@@ -27,6 +27,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -137,9 +138,15 @@ class SearchResult(Generic[C]):
 _WORKER_FITNESS: Callable[[Any], Fitness] | None = None
 
 
-def _ignore_sigint() -> None:
-    """Workers leave Ctrl-C to the parent, which stops the pool and tells the user how to resume."""
+def _init_worker() -> None:
+    """Workers leave Ctrl-C to the parent, which stops the pool and tells the user how to resume. They
+    run torch on one thread: a forked child that inherits the parent's OpenMP thread pool hangs in its
+    first parallel torch op (measured: ``--workers 2`` never returned on TransNAS statistics), which is
+    why torch's own DataLoader workers do the same."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch = sys.modules.get("torch")  # the engine itself does not need torch
+    if torch is not None:
+        torch.set_num_threads(1)
 
 
 def _worker_fitness(candidate: Any) -> Fitness:
@@ -156,7 +163,7 @@ class Evaluator:
         self._pool = None
         if workers > 1:
             _WORKER_FITNESS = fitness
-            self._pool = multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_sigint)
+            self._pool = multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker)
 
     def __call__(self, candidates: Sequence[Any]) -> list[Fitness]:
         if self._pool is None or len(candidates) < 2:

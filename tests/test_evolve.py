@@ -165,3 +165,25 @@ def test_config_rejects_unknown_keys_and_bad_values():
         SearchConfig(strategy="annealing")
     with pytest.raises(ProxylangError, match="top_k"):
         SearchConfig(top_k=0)
+
+
+def test_workers_run_torch_after_the_parent_used_threads():
+    """Forked workers used to hang in their first multi-threaded torch op once the parent had run one
+    (the inherited OpenMP pool); a subprocess with a timeout turns a hang into a failure."""
+    import subprocess
+    import sys
+
+    script = """
+import torch
+from proxylang.evolve import Evaluator, Fitness
+torch.set_num_threads(2)
+print(float(torch.ones(4_000_000).sum()))
+def fitness(n):
+    return Fitness(train=float(torch.ones(4_000_000).sum()) + n)
+evaluator = Evaluator(fitness, 2)
+print([f.train for f in evaluator([1, 2, 3, 4])])
+evaluator.close()
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == str([4_000_001.0, 4_000_002.0, 4_000_003.0, 4_000_004.0])
