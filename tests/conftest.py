@@ -1,4 +1,4 @@
-"""Shared fixtures: statistics of a few small real conv nets (conv + BN + ReLU + linear)."""
+"""Shared fixtures: statistics of a few small real conv nets (conv + BN + ReLU + linear), one torch thread."""
 
 from __future__ import annotations
 
@@ -33,3 +33,12 @@ def real_stats() -> list[NetStats]:
     """Three networks of different depth and width, in float64 so fused and eager agree closely."""
     return [net_stats(w, seed).to("cpu", torch.float64)
             for seed, w in enumerate([(4,), (6, 8), (4, 4, 6)])]
+
+
+@pytest.fixture
+def one_thread():
+    """Small networks gain nothing from threads, and on a shared CI machine extra threads spin-wait."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -15,13 +15,7 @@ from segsearch.space import is_legal, load_arch, random_arch
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small networks gain nothing from threads, and on a shared CI machine extra threads spin-wait."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class WeightProxy:

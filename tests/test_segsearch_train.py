@@ -15,13 +15,7 @@ from segsearch.train import TrainConfig, distillation_loss, load_checkpoint, tra
 SIZE = (32, 64)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small networks gain nothing from threads, and on a shared CI machine extra threads spin-wait."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _write_pair(image_path, label_path, label, seed):
