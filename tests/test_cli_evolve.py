@@ -110,3 +110,35 @@ def test_small_run_writes_its_outputs_and_resumes_after_ctrl_c(tmp_path, monkeyp
     assert (tmp_path / "cut" / "best.px").read_text() == (tmp_path / "whole" / "best.px").read_text()
     again = json.loads((tmp_path / "cut" / "summary.json").read_text())
     assert again["strategies"] == summary["strategies"] and again["kendall"] == summary["kendall"]
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
+    """A real kill (SIGKILL: no handler runs, nothing is flushed) once a generation is checkpointed, then
+    ``--resume``: the same best.px and search as an uninterrupted run."""
+    import subprocess
+    import sys
+    import time
+
+    from proxylang.evolve import load_checkpoint
+
+    command = [sys.executable, "-c", "from proxylang.cli import main; main()", "evolve", "--space", "micro",
+               "--config", str(EXAMPLES / "evolve_small.toml"), "--cache", str(tmp_path / "cache")]
+    whole = subprocess.run([*command, "--out", str(tmp_path / "whole")], capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr
+
+    cut = tmp_path / "cut"
+    process = subprocess.Popen([*command, "--out", str(cut)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    run_dir = cut / "evolution"
+    while process.poll() is None and not ((run_dir / "checkpoint.pkl").exists()
+                                          and load_checkpoint(run_dir).generation):
+        time.sleep(0.02)
+    process.kill()
+    assert process.wait() == -9, "the run ended before it could be killed"
+    assert not (cut / "best.px").exists()
+
+    resumed = subprocess.run([*command, "--out", str(cut), "--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (cut / "best.px").read_text() == (tmp_path / "whole" / "best.px").read_text()
+    first, again = (json.loads((d / "summary.json").read_text()) for d in (tmp_path / "whole", cut))
+    assert again["strategies"] == first["strategies"] and again["kendall"] == first["kendall"]
