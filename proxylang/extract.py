@@ -277,7 +277,7 @@ class StatsCache:
         if path.exists():
             try:
                 return NetStats.load(path)
-            except Exception:  # torn or foreign file (the unpickler raises many types): recompute below
+            except ValueError:  # torn or foreign file (NetStats.load says which): recompute below
                 pass
         stats = fn().to("cpu")
         if self._used is None:
