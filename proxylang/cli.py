@@ -8,6 +8,7 @@ import importlib
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import click
 
@@ -25,12 +26,30 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except ProxylangError as exc:
-        click.echo(f"error: {_one_line(exc)}", err=True)
-        sys.exit(USER_ERROR_EXIT)
+        _exit_with_error(str(exc))
 
 
-def _one_line(exc: ProxylangError) -> str:
-    return " ".join(str(exc).split())
+def _exit_with_error(message: str) -> None:
+    click.echo(f"error: {' '.join(message.split())}", err=True)
+    sys.exit(USER_ERROR_EXIT)
+
+
+class CommandGroup(click.Group):
+    """A command group (``proxylang``, ``segsearch``) whose user errors all end the same way: a bad
+    option or argument (click's usage errors, normally three lines) and a ``ProxylangError`` from any
+    command print one ``error:`` line and exit with code 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False  # let click's own errors reach the handler below
+        try:
+            return super().main(*args, **kwargs)
+        except click.ClickException as exc:
+            _exit_with_error(exc.format_message())
+        except ProxylangError as exc:
+            _exit_with_error(str(exc))
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(130)
 
 
 def read_proxy_text(path: str) -> tuple[str, str]:
@@ -53,7 +72,7 @@ LAZY_COMMANDS = {
 }
 
 
-class _LazyGroup(click.Group):
+class _LazyGroup(CommandGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
 

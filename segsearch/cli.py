@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 from pathlib import Path
 
 import click
 import torch
 
+from proxylang.cli import CommandGroup
 from proxylang.compile import compile_proxy
 from proxylang.errors import ProxylangError
 from proxylang.parse import parse
@@ -29,17 +29,6 @@ from segsearch.network import ROLES, build_network
 from segsearch.search import Search, SearchConfig, random_baseline
 from segsearch.space import load_arch, save_arch
 from segsearch.train import TrainConfig, evaluate, load_checkpoint, train
-
-
-class _Group(click.Group):
-    """Turns user errors raised by any command into ``error: <message>`` and exit status 1."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except ProxylangError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -71,7 +60,7 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-@click.group(cls=_Group)
+@click.group(cls=CommandGroup)
 def main() -> None:
     """Training-free search of FasterSeg real-time segmenters driven by a proxylang proxy."""
 

@@ -38,3 +38,18 @@ def test_every_stage_command_is_reachable_from_main():
     assert result.exit_code == 0
     for name in ["check", "show", "eval", "baselines", "evolve"]:
         assert f"  {name} " in result.output, name
+
+
+def test_bad_options_are_one_line_for_both_commands():
+    from segsearch.cli import main as segsearch_main
+
+    for command, args, says in [
+        (main, ["eval", "examples/saswot.px", "--space", "nano"], "Invalid value for '--space'"),
+        (main, ["nosuchcommand"], "No such command 'nosuchcommand'"),
+        (main, ["check"], "Missing argument 'FILE'"),
+        (segsearch_main, ["latency", "arch.json", "--warmup", "many"], "Invalid value for '--warmup'"),
+    ]:
+        result = CliRunner().invoke(command, args)
+        assert result.exit_code == 2, (args, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], (args, result.output)

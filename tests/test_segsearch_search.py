@@ -136,7 +136,7 @@ def test_cli_search_writes_a_loadable_arch_and_compares_with_random(tmp_path, mo
     arch = load_arch(out)
     assert math.isfinite(json.loads(out.read_text())["search"]["score"]) and arch.num_layers == 16
     again = CliRunner().invoke(cli.main, args)
-    assert again.exit_code == 1 and again.output.startswith("error: ") and "--resume" in again.output
+    assert again.exit_code == 2 and again.output.startswith("error: ") and "--resume" in again.output
     resumed = CliRunner().invoke(cli.main, [*args[:12], "2", *args[13:], "--resume"])
     assert resumed.exit_code == 0, resumed.output
     assert "generation 2/2" in resumed.output and "generation 1/" not in resumed.output

@@ -136,6 +136,6 @@ def test_cli_errors_are_one_line(tmp_path):
     ]
     for args in cases:
         result = runner.invoke(main, args)
-        assert result.exit_code == 1, (args, result.output)
+        assert result.exit_code == 2, (args, result.output)
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), (args, result.output)
