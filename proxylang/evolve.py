@@ -13,6 +13,8 @@ run on proxy expressions with :func:`proxylang.search_data.expression_operators`
 5. after ``patience`` generations without a better best, the population is reset to the best plus fresh
    random candidates (the paper's escape from a stale pool).
 
+Generation 0 evaluates the ``seeds`` given to :class:`Search` (e.g. the hand-designed proxies, so the
+search starts from what is already known) and fills the population with random candidates.
 ``strategy="random"`` replaces steps 1-2 by fresh random candidates: the random-search ablation at the
 same number of fitness evaluations. Only the engine draws random numbers (one ``numpy`` generator whose
 state is checkpointed), and evaluation results are consumed in order, so a run is reproducible for a
@@ -198,8 +200,10 @@ class Search(Generic[C]):
     """
 
     def __init__(self, operators: Operators[C], fitness: Callable[[C], Fitness], config: SearchConfig,
-                 run_dir: str | Path | None = None, resume: bool = False, workers: int = 1) -> None:
+                 run_dir: str | Path | None = None, resume: bool = False, workers: int = 1,
+                 seeds: Sequence[C] = ()) -> None:
         self.ops, self.fitness, self.workers = operators, fitness, workers
+        self.seeds = list(seeds)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         if resume:
             self.state = load_checkpoint(self._require_dir())
@@ -249,6 +253,18 @@ class Search(Generic[C]):
                 rejections[fit.rejected] += 1
         return kept
 
+    def _seed_batch(self, rejections: Counter) -> list[tuple[C, str]]:
+        """The seed candidates for generation 0, each once and within the evaluation budget."""
+        out: list[tuple[C, str]] = []
+        for cand in self.seeds[: max(self._budget_left(), 0)]:
+            key = self.ops.key(cand)
+            if key in self.state.seen:
+                rejections["duplicate"] += 1
+                continue
+            self.state.seen.add(key)
+            out.append((cand, key))
+        return out
+
     def _random_individuals(self, count: int, evaluator: Evaluator,
                             rejections: Counter) -> list[Individual[C]]:
         """``count`` valid random individuals if the attempt budget allows, fewer otherwise."""
@@ -294,7 +310,10 @@ class Search(Generic[C]):
         cfg, st = self.config, self.state
         start, evals_before = time.perf_counter(), st.evaluations
         rejections: Counter = Counter()
-        if not st.population:
+        if st.generation == 0:
+            new = self._evaluate(self._seed_batch(rejections), evaluator, rejections)
+            new += self._random_individuals(cfg.population - len(new), evaluator, rejections)
+        elif not st.population:
             new = self._random_individuals(cfg.population, evaluator, rejections)
         else:
             new = self._children(evaluator, rejections)
@@ -330,7 +349,7 @@ class Search(Generic[C]):
         return record
 
     def _finished(self) -> bool:
-        # generation 0 is the random initial population; then ``iterations`` rounds of Algorithm 1
+        # generation 0 is the initial population (seeds, random fill); then ``iterations`` rounds
         return self.state.generation > self.config.iterations or self._budget_left() <= 0
 
     # ---- the run --------------------------------------------------------------------------------

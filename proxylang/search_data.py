@@ -70,7 +70,11 @@ class DataConfig:
 
 def split_archs(archs: Sequence[str], config: DataConfig) -> dict[str, list[str]]:
     """Disjoint ``train``/``val``/``holdout`` lists drawn with ``config.seed``, independent of input order,
-    and ``unseen``: every architecture outside train and val (the holdout is its first part)."""
+    and ``unseen``: every architecture outside train and val (the holdout is its last part).
+
+    Train and validation come from the front of one seeded permutation and the holdout from its back, so
+    the holdout does not move when a config changes the train or validation size: runs with different
+    settings are reported on the same architectures, and so are the baselines run on them."""
     pool = sorted(archs)
     wanted = config.train + config.val + (config.holdout or 1)
     if len(pool) < wanted:
@@ -78,9 +82,9 @@ def split_archs(archs: Sequence[str], config: DataConfig) -> dict[str, list[str]
             f"{len(pool)} architectures cannot make train={config.train}, val={config.val} and a holdout")
     order = [pool[i] for i in np.random.default_rng(config.seed).permutation(len(pool))]
     end_val = config.train + config.val
-    end_holdout = end_val + config.holdout if config.holdout else len(order)
+    start_holdout = len(order) - config.holdout if config.holdout else end_val
     return {"train": order[: config.train], "val": order[config.train:end_val],
-            "holdout": order[end_val:end_holdout], "unseen": order[end_val:]}
+            "holdout": order[start_holdout:], "unseen": order[end_val:]}
 
 
 @dataclass

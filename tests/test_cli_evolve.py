@@ -35,6 +35,8 @@ def test_small_config_and_command_line_overrides():
     ({"space": "macro"}, "another space"),
     ({"strategy": "annealing"}, "unknown strategy"),
     ({"data": {"presample": 50, "train": 10}}, "presample"),
+    ({"start_with": ["nwot", "synflw"]}, "no proxy named 'synflw' in the library"),
+    ({"ensemble_with": ["nowt"]}, "no proxy named 'nowt' in the library"),
 ])
 def test_bad_settings_are_one_line_user_errors(values, message):
     with pytest.raises(ProxylangError, match=message):

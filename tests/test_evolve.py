@@ -112,6 +112,30 @@ def test_short_population_is_filled_from_random_candidates():
     assert result.history[1]["evaluations"] - first > cfg.offspring, "the pool was topped up"
 
 
+def test_seeds_join_the_initial_population_once_and_count_as_evaluations():
+    strong = (1,) * (BITS - 2) + (0, 0)
+    evaluated: list[tuple[int, ...]] = []
+
+    def counting(bits):
+        evaluated.append(bits)
+        return toy_fitness(bits)
+
+    seeded = Search(TOY, counting, SMALL, seeds=[strong, strong]).run()
+    assert evaluated[0] == strong and evaluated.count(strong) == 1
+    assert seeded.history[0]["best_train"] == toy_fitness(strong).train
+    assert seeded.history[0]["evaluations"] == SMALL.population  # the seed plus random fill
+    assert seeded.history[0]["rejections"] == {"duplicate": 1}
+    unseeded = Search(TOY, toy_fitness, SMALL).run()
+    assert seeded.best.fitness.train > unseeded.best.fitness.train
+
+
+def test_seeds_respect_the_evaluation_budget():
+    cfg = SearchConfig(strategy="random", iterations=10, max_evaluations=2, seed=0)
+    seeds = [(1,) * BITS, (0, 1) * (BITS // 2), (1, 0) * (BITS // 2)]
+    result = Search(TOY, toy_fitness, cfg, seeds=seeds).run()
+    assert result.evaluations == 2 and result.best.fitness.train == 1.0
+
+
 def test_interrupted_run_resumes_to_the_same_result(tmp_path):
     whole = Search(TOY, toy_fitness, SMALL, run_dir=tmp_path / "whole").run()
 

@@ -20,8 +20,16 @@ def test_splits_are_disjoint_seeded_and_independent_of_input_order():
     assert split_archs(list(reversed(ARCHS)), cfg) == splits
     assert split_archs(ARCHS, DataConfig(train=10, val=5, holdout=0, presample=4, seed=1)) != splits
     seven = split_archs(ARCHS, DataConfig(train=10, val=5, holdout=7, presample=4))
-    assert len(seven["holdout"]) == 7 and seven["unseen"][:7] == seven["holdout"]
+    assert len(seven["holdout"]) == 7 and seven["unseen"][-7:] == seven["holdout"]
     assert sorted(seven["train"] + seven["val"] + seven["unseen"]) == sorted(ARCHS)
+
+
+def test_the_holdout_stays_put_when_train_or_validation_grow():
+    small = split_archs(ARCHS, DataConfig(train=10, val=5, holdout=7, presample=4))
+    large = split_archs(ARCHS, DataConfig(train=20, val=10, holdout=7, presample=4))
+    assert large["holdout"] == small["holdout"]
+    assert large["train"][:10] == small["train"]
+    assert not set(large["train"] + large["val"]) & set(large["holdout"])
 
 
 def test_too_few_archs_is_a_user_error():
