@@ -31,7 +31,15 @@ from proxylang.baselines import (
     score_network,
 )
 from proxylang.errors import DataError, ProxylangError
-from proxylang.evaluate import ProtocolResult, kendall, presample, sampled_protocol, score_proxies
+from proxylang.evaluate import (
+    PairedComparison,
+    ProtocolResult,
+    kendall,
+    paired_bootstrap,
+    presample,
+    sampled_protocol,
+    score_proxies,
+)
 from proxylang.extract import StatsCache, default_cache_root, default_device
 
 SPACES = ("micro", "macro")
@@ -197,6 +205,13 @@ def protocol_table(space: str, result: ProtocolResult, n: int, settings: BenchSe
     return "\n".join(rows)
 
 
+def comparison_line(rival: str, found: PairedComparison) -> str:
+    """One ``eval --against`` line."""
+    return (f"vs {rival}: Kd {found.difference:+.3f} (95 % bootstrap interval {found.low:+.3f} to "
+            f"{found.high:+.3f}; ranks better in {100 * found.ahead:.0f} % of {found.resamples} paired "
+            f"resamples)")
+
+
 def _settings(data_dir: Path, bench_file: Path | None, resolution: int, batch_size: int, seed: int,
               device: str | None, cache: Path | None, images: Path | None,
               arch_file: Path | None = None) -> BenchSettings:
@@ -255,10 +270,13 @@ def common_options(f: Any) -> Any:
 @common_options
 @click.option("--scores-out", type=click.Path(dir_okay=False, path_type=Path),
               help="CSV with one arch,score row per scored architecture.")
+@click.option("--against", multiple=True, metavar="NAME",
+              help="A library proxy (e.g. nwot) to compare with on the same archs: Kd difference, 95 %% "
+                   "bootstrap interval, share of resamples where EXPR_FILE ranks better. Repeatable.")
 def eval_command(expr_file: str, bench: str, space: str, sample: int, repeats: int, bench_file: Path | None,
                  data_dir: Path, arch_file: Path | None, images: Path | None, resolution: int,
                  batch_size: int, seed: int, device: str | None, cache: Path | None,
-                 scores_out: Path | None) -> None:
+                 scores_out: Path | None, against: tuple[str, ...]) -> None:
     """Rank correlation of the proxy in EXPR_FILE (.px, or - for stdin) with trained accuracy."""
     from proxylang import parse
     from proxylang.cli import read_proxy_text, user_errors
@@ -269,12 +287,17 @@ def eval_command(expr_file: str, bench: str, space: str, sample: int, repeats: i
         spaces = _spaces(space, settings)
         text, source = read_proxy_text(expr_file)
         node = parse(text, source)
+        rivals = {name: library_expression(name) for name in against}
         rows = []
         for name in spaces:
             truth = load_truth(name, settings)
-            scores, valid = score_expressions({"proxy": node}, truth, settings, f"{name} statistics")["proxy"]
+            scored = score_expressions({"proxy": node, **rivals}, truth, settings, f"{name} statistics")
+            scores, valid = scored["proxy"]
             result = sampled_protocol(scores, truth.accuracy, valid, sample, repeats, seed)
             click.echo(protocol_table(name, result, len(truth.archs), settings))
+            for rival in rivals:
+                click.echo(comparison_line(rival, paired_bootstrap(scores, scored[rival][0], truth.accuracy,
+                                                                   valid, scored[rival][1], seed=seed)))
             rows += [(a, s, name, bool(v)) for a, s, v in zip(truth.archs, scores, valid, strict=True)]
         if scores_out is not None:
             buffer = io.StringIO()

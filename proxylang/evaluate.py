@@ -6,7 +6,9 @@ networks tie at the bottom) and is counted; it never drops an architecture, sinc
 on a network must pay for it.
 
 The SasWOT protocol: draw ``sample`` (50) architectures at random, correlate, repeat ``repeats``
-times with seeded draws, report mean ± std; the full set is reported alongside.
+times with seeded draws, report mean ± std; the full set is reported alongside. Whether one proxy
+really ranks better than another on the same architectures is a paired question: :func:`paired_bootstrap`
+resamples the architectures and recomputes both Kd on each resample.
 """
 
 from __future__ import annotations
@@ -124,6 +126,38 @@ def sampled_protocol(scores: Any, truth: Any, valid: Any = None, sample: int = 5
         std[name] = float(column.std()) if len(column) else math.nan
     full = correlations(scores, truth, valid)
     return ProtocolResult(mean, std, full, size, repeats)
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Kd of proxy a minus Kd of proxy b on the same architectures, with its bootstrap uncertainty."""
+
+    difference: float  # on all architectures
+    low: float  # 2.5th and 97.5th percentiles of the resampled differences
+    high: float
+    ahead: float  # fraction of resamples where a's Kd exceeds b's
+    resamples: int
+
+
+def paired_bootstrap(scores_a: Any, scores_b: Any, truth: Any, valid_a: Any = None, valid_b: Any = None,
+                     resamples: int = 1000, seed: int = 0) -> PairedComparison:
+    """Resample the architectures with replacement and compare both proxies' Kd on each resample (the
+    same draw for both, so what they share cancels). Invalid scores rank last, as everywhere."""
+    if resamples < 1:
+        raise ProxylangError("the bootstrap needs at least 1 resample")
+    a, _ = invalid_last(scores_a, valid_a)
+    b, _ = invalid_last(scores_b, valid_b)
+    y = _pair(a, truth)[1]
+    _pair(b, y)
+    rng = np.random.default_rng(seed)
+    draws = np.array([kendall(a[idx], y[idx]) - kendall(b[idx], y[idx])
+                      for idx in (rng.integers(len(y), size=len(y)) for _ in range(resamples))])
+    draws = draws[np.isfinite(draws)]
+    if not len(draws):
+        return PairedComparison(kendall(a, y) - kendall(b, y), math.nan, math.nan, math.nan, 0)
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return PairedComparison(kendall(a, y) - kendall(b, y), float(low), float(high),
+                            float((draws > 0).mean()), len(draws))
 
 
 def presample(archs: Sequence[str], size: int, seed: int) -> list[str]:

@@ -101,6 +101,20 @@ def test_eval_on_a_listed_subset_of_archs(bench, tmp_path):
     assert both.exit_code == 2 and "--archs holds one space" in both.output
 
 
+def test_eval_against_a_library_proxy(bench, tmp_path):
+    expr = tmp_path / "l2.px"
+    expr.write_text("frobenius(W)\n")
+    args = [str(expr), *common(bench, tmp_path)]
+    result = CliRunner().invoke(eval_command, [*args, "--against", "l2_norm", "--against", "params"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if line.startswith("vs ")]
+    assert [line.split(":")[0] for line in lines] == ["vs l2_norm", "vs params"]
+    # the file is the library's l2_norm: no difference on any resample
+    assert "Kd +0.000 (95 % bootstrap interval +0.000 to +0.000; ranks better in 0 %" in lines[0]
+    unknown = CliRunner().invoke(eval_command, [*args, "--against", "nowt"])
+    assert unknown.exit_code == 2 and "no proxy named 'nowt' in the library" in unknown.output
+
+
 def test_baselines_table_json_and_reference_agreement(bench, tmp_path):
     args = [*common(bench, tmp_path), "--only", "synflow,jacov,flops"]
     text = CliRunner().invoke(baselines_command, args)

@@ -13,6 +13,7 @@ from proxylang.evaluate import (
     correlations,
     invalid_last,
     kendall,
+    paired_bootstrap,
     pearson,
     presample,
     sampled_protocol,
@@ -58,6 +59,28 @@ def test_sampled_protocol_is_seeded_and_reports_spread():
     assert 0.2 < a.mean["kendall"] < 0.7 and a.std["kendall"] > 0
     assert a.full.kendall == pytest.approx(kendall(scores, truth))
     assert sampled_protocol(scores[:20], truth[:20], sample=50, repeats=3).std["kendall"] == 0.0
+
+
+def test_paired_bootstrap_separates_a_real_gap_from_noise():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=200)
+    good = truth + rng.normal(scale=0.3, size=200)
+    poor = truth + rng.normal(scale=3.0, size=200)
+    found = paired_bootstrap(good, poor, truth, resamples=300)
+    assert found.difference == pytest.approx(kendall(good, truth) - kendall(poor, truth))
+    assert found.ahead == 1.0 and 0 < found.low < found.difference < found.high
+    twin = good + 1e-9 * rng.normal(size=200)  # the same ranking up to a few swaps
+    close = paired_bootstrap(twin, good, truth, resamples=300)
+    assert close.low <= 0 <= close.high and abs(close.difference) < 0.01
+    assert paired_bootstrap(good, poor, truth, resamples=300) == found  # seeded
+
+
+def test_paired_bootstrap_ranks_invalid_scores_last():
+    truth = np.arange(10.0)
+    broken = paired_bootstrap(truth, truth, truth, valid_a=[True] * 9 + [False], resamples=50)
+    assert broken.difference < 0 and broken.ahead == 0.0
+    with pytest.raises(ProxylangError, match="matching vectors"):
+        paired_bootstrap(truth, truth[:5], truth)
 
 
 def test_presample_is_a_seeded_subset():
