@@ -232,13 +232,19 @@ class Search(Generic[C]):
             if cand is None:
                 rejections["operator"] += 1
                 continue
-            key = self.ops.key(cand)
-            if key in self.state.seen:
-                rejections["duplicate"] += 1
-                continue
-            self.state.seen.add(key)
-            out.append((cand, key))
+            key = self._claim(cand, rejections)
+            if key is not None:
+                out.append((cand, key))
         return out
+
+    def _claim(self, cand: C, rejections: Counter) -> str | None:
+        """The candidate's key if it was never seen (it is seen from now on), else ``None``, counted."""
+        key = self.ops.key(cand)
+        if key in self.state.seen:
+            rejections["duplicate"] += 1
+            return None
+        self.state.seen.add(key)
+        return key
 
     def _evaluate(self, batch: list[tuple[C, str]], evaluator: Evaluator,
                   rejections: Counter) -> list[Individual[C]]:
@@ -255,15 +261,9 @@ class Search(Generic[C]):
 
     def _seed_batch(self, rejections: Counter) -> list[tuple[C, str]]:
         """The seed candidates for generation 0, each once and within the evaluation budget."""
-        out: list[tuple[C, str]] = []
-        for cand in self.seeds[: max(self._budget_left(), 0)]:
-            key = self.ops.key(cand)
-            if key in self.state.seen:
-                rejections["duplicate"] += 1
-                continue
-            self.state.seen.add(key)
-            out.append((cand, key))
-        return out
+        affordable = self.seeds[: max(self._budget_left(), 0)]
+        claimed = [(cand, self._claim(cand, rejections)) for cand in affordable]
+        return [(cand, key) for cand, key in claimed if key is not None]
 
     def _random_individuals(self, count: int, evaluator: Evaluator,
                             rejections: Counter) -> list[Individual[C]]:
