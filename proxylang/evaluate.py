@@ -148,16 +148,16 @@ def paired_bootstrap(scores_a: Any, scores_b: Any, truth: Any, valid_a: Any = No
     a, _ = invalid_last(scores_a, valid_a)
     b, _ = invalid_last(scores_b, valid_b)
     y = _pair(a, truth)[1]
-    _pair(b, y)
+    _pair(b, y)  # b must match too
+    difference = kendall(a, y) - kendall(b, y)
     rng = np.random.default_rng(seed)
     draws = np.array([kendall(a[idx], y[idx]) - kendall(b[idx], y[idx])
                       for idx in (rng.integers(len(y), size=len(y)) for _ in range(resamples))])
     draws = draws[np.isfinite(draws)]
     if not len(draws):
-        return PairedComparison(kendall(a, y) - kendall(b, y), math.nan, math.nan, math.nan, 0)
+        return PairedComparison(difference, math.nan, math.nan, math.nan, 0)
     low, high = np.percentile(draws, [2.5, 97.5])
-    return PairedComparison(kendall(a, y) - kendall(b, y), float(low), float(high),
-                            float((draws > 0).mean()), len(draws))
+    return PairedComparison(difference, float(low), float(high), float((draws > 0).mean()), len(draws))
 
 
 def presample(archs: Sequence[str], size: int, seed: int) -> list[str]:
