@@ -42,8 +42,7 @@ def main(space: str, archs: int, candidates: int, seed: int) -> None:
     truth = load_zc_json(zc_json_path(space), cfg.task, space)
     chosen = split_archs(list(truth), cfg)["train"][:archs]  # the search's own (cached) networks
     accuracy = np.array([truth[a].val_accuracy for a in chosen])
-    cache = StatsCache(space=space, resolution=cfg.resolution, batch=cfg.batch, seed=cfg.stats_seed,
-                       device="cpu")
+    cache = StatsCache(space=space, profile=cfg.measurement(), seed=cfg.stats_seed, device="cpu")
     full = [cache.get(a) for a in chosen]
     thinned = pack([thinned_stats(cache, a, cfg.thin) for a in chosen])
     fitness = ProxyFitness(Split(chosen, accuracy, thinned), Split(chosen, accuracy, thinned), thinned,

@@ -7,7 +7,7 @@ process's peak resident set, which only grows, so it is the peak so far; GPU:
 ``torch.cuda.max_memory_allocated`` per phase). Network building is timed separately. Each network
 runs ``--repeats`` times per phase and the fastest run counts, since the machine is shared.
 
-    python benchmarks/stats_speed.py [--archs 6] [--repeats 3] [--resolution 64] [--batch-size 8]
+    python benchmarks/stats_speed.py [--archs 6] [--repeats 3] [--profile lite]
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import torch
 
 from proxylang.bench.transnas import build_network, load_zc_json
 from proxylang.evaluate import presample
-from proxylang.extract import default_loss, extract_stats, synthetic_batch
+from proxylang.extract import default_loss, extract_stats
+from proxylang.profiles import DEFAULT_PROFILE, PROFILES, input_batch
 
 
 def peak_rss_mb() -> float:
@@ -74,7 +75,7 @@ def measure(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: st
 def run(space: str, device: str, args: argparse.Namespace) -> None:
     records = load_zc_json(args.data / "transnas" / f"zc_transbench101_{space}.json", "segmentsemantic")
     archs = presample(sorted(records), args.archs, seed=0)
-    x, y = synthetic_batch(args.batch_size, args.resolution, 17, seed=0)
+    x, y = input_batch(PROFILES[args.profile], seed=0)
     x, y = x.to(device), y.to(device)
     build_s = 0.0
     rows = []
@@ -99,14 +100,13 @@ def run(space: str, device: str, args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", type=int, default=6, help="networks per space")
-    parser.add_argument("--resolution", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--profile", choices=list(PROFILES), default=DEFAULT_PROFILE)
     parser.add_argument("--data", type=Path, default=Path("../shared/benchmarks"))
     parser.add_argument("--spaces", default="micro,macro")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per network (the fastest counts)")
     args = parser.parse_args()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    print(f"resolution {args.resolution}, batch {args.batch_size}, torch threads {torch.get_num_threads()}")
+    print(f"{PROFILES[args.profile].describe()}; torch threads {torch.get_num_threads()}")
     for device in devices:
         for space in args.spaces.split(","):
             run(space, device, args)

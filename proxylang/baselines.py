@@ -7,15 +7,19 @@ itself (``proxylang/library/<name>.px``) and scored from cached statistics like 
 gradient, a re-initialised copy), so they are functions ``(model, inputs, targets) -> float`` here,
 following NASLib's definitions (``naslib/predictors/utils/pruners/measures``) with these choices:
 
-- Sites are the conv sites of :mod:`proxylang.extract` (``Conv2d``, ``ConvTranspose2d``, ``Linear``),
-  so the decoder counts, as it does for every expression proxy. Sums run over sites and elements.
+- Sites are NASLib's: the modules of the profile's ``classic_sites`` types (``Conv2d`` and ``Linear`` in
+  every profile, so a decoder's ``ConvTranspose2d`` layers are left out, as the reference scores leave
+  them out). Expression baselines get the same sites (:meth:`proxylang.stats.NetStats.only_sites`);
+  SasWOT and searched proxies keep every site. Sums run over sites and elements.
 - The network is scored in training mode (batch statistics), like NASLib; functions that change
   weights work on a deep copy, so ``model`` is left as it was.
 - A score that overflows or is undefined comes back as NaN or ±inf; the evaluation ranks it last.
 - ``epe_nas`` needs one class label per image, which segmentation does not have. Each image gets the
-  most frequent class of its label map (ignored pixels excluded); with uniformly random labels that
-  grouping is arbitrary, so the score measures little. NASLib's reference file stores -1e8 for every
-  segmentation network, i.e. it gave up; the value is kept so the table is complete.
+  most frequent class of its label map (ignored pixels excluded). NASLib's reference file stores -1e8
+  for every segmentation network (its code fails on label maps), so there is nothing to agree with; the
+  value is kept so the table is complete. The formula is the authors': per class, Σ log(|c| + k) over
+  the class's Jacobian correlation matrix; with at most 100 classes the score is the sum of their
+  absolute values (the pairwise form is for more classes); classes with one image are skipped.
 - ``zen`` measures the network's output (the logits: a segmentation net has no global pooling).
 """
 
@@ -32,9 +36,15 @@ from torch import Tensor, nn
 
 from proxylang.ast import Node
 from proxylang.errors import ProxylangError
-from proxylang.extract import SITE_TYPES, default_loss, weight_matrix
+from proxylang.extract import default_loss, weight_matrix
+from proxylang.profiles import NASLIB_SITES
 
-NetworkProxy = Callable[[nn.Module, Tensor, Tensor], float]
+Sites = tuple[type[nn.Module], ...]
+NetworkProxy = Callable[[nn.Module, Tensor, Tensor, Sites], float]
+MODULE_TYPES: dict[str, type[nn.Module]] = {
+    "Conv2d": nn.Conv2d, "ConvTranspose2d": nn.ConvTranspose2d, "Linear": nn.Linear}
+NASLIB_TYPES: Sites = (nn.Conv2d, nn.Linear)
+EPE_PAIRWISE_CLASSES = 100  # epe_nas: beyond this many classes the authors take the pairwise form
 
 JACOBIAN_EPS = 1e-5  # jacov / epe_nas: keeps log and 1/x finite at a zero eigenvalue
 ZEN_MIXUP = 1e-2  # zen: size of the input perturbation
@@ -44,15 +54,23 @@ BASELINES = ("fisher", "flops", "grad_norm", "grasp", "epe_nas", "jacov", "nwot"
 EXPRESSION_BASELINES = ("grad_norm", "l2_norm", "nwot", "params", "plain", "snip")
 
 
-def _sites(model: nn.Module) -> list[nn.Module]:
-    return [m for m in model.modules() if isinstance(m, SITE_TYPES)]
+def site_types(names: tuple[str, ...]) -> Sites:
+    """Module classes of the site type names of a profile (``"Conv2d"``, ``"Linear"``, ...)."""
+    unknown = [n for n in names if n not in MODULE_TYPES]
+    if unknown:
+        raise ProxylangError(f"unknown site type {unknown[0]!r}; expected some of {', '.join(MODULE_TYPES)}")
+    return tuple(MODULE_TYPES[n] for n in names)
+
+
+def _sites(model: nn.Module, sites: Sites) -> list[nn.Module]:
+    return [m for m in model.modules() if type(m) in sites]
 
 
 def _device_of(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def synflow(model: nn.Module, inputs: Tensor, targets: Tensor) -> float:
+def synflow(model: nn.Module, inputs: Tensor, targets: Tensor, sites: Sites = NASLIB_TYPES) -> float:
     """Σ |W ⊙ ∂R/∂W| with R the summed output of the network with |W|, no batch-norm, in float64, on
     one all-ones image: a data-free measure of how much signal every weight carries."""
     net = copy.deepcopy(model).double()
@@ -65,11 +83,11 @@ def synflow(model: nn.Module, inputs: Tensor, targets: Tensor) -> float:
     net.zero_grad(set_to_none=True)
     ones = torch.ones((1, *inputs.shape[1:]), dtype=torch.float64, device=_device_of(net))
     net(ones).sum().backward()
-    used = [m for m in _sites(net) if m.weight.grad is not None]
+    used = [m for m in _sites(net, sites) if m.weight.grad is not None]
     return float(sum((m.weight.detach() * m.weight.grad).abs().sum() for m in used))
 
 
-def fisher(model: nn.Module, inputs: Tensor, targets: Tensor) -> float:
+def fisher(model: nn.Module, inputs: Tensor, targets: Tensor, sites: Sites = NASLIB_TYPES) -> float:
     """Σ over channels of ½·mean_n(Σ_hw a ⊙ ∂L/∂a)², each channel's value counted once per weight of
     that channel (as NASLib spreads it over the weights): the loss change from pruning a channel."""
     per_channel: dict[nn.Module, Tensor] = {}
@@ -84,7 +102,7 @@ def fisher(model: nn.Module, inputs: Tensor, targets: Tensor) -> float:
 
         out.register_hook(on_grad)
 
-    handles = [m.register_forward_hook(on_output) for m in _sites(model)]
+    handles = [m.register_forward_hook(on_output) for m in _sites(model, sites)]
     model.train()
     model.zero_grad(set_to_none=True)
     try:
@@ -100,11 +118,11 @@ def fisher(model: nn.Module, inputs: Tensor, targets: Tensor) -> float:
     return total
 
 
-def grasp(model: nn.Module, inputs: Tensor, targets: Tensor) -> float:
+def grasp(model: nn.Module, inputs: Tensor, targets: Tensor, sites: Sites = NASLIB_TYPES) -> float:
     """Σ -W ⊙ (H g), H the Hessian of the loss and g its gradient (a Hessian-vector product): how
     pruning a weight changes the gradient flow."""
     model.train()
-    weights = [m.weight for m in _sites(model)]
+    weights = [m.weight for m in _sites(model, sites)]
     loss = default_loss(model(inputs), targets)
     grads = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
     used = [(w, g) for w, g in zip(weights, grads, strict=True) if g is not None and g.requires_grad]
@@ -115,15 +133,16 @@ def grasp(model: nn.Module, inputs: Tensor, targets: Tensor) -> float:
     return float(sum((-w.detach() * h).sum() for (w, _), h in zip(used, hg, strict=True) if h is not None))
 
 
-def _input_jacobian(model: nn.Module, inputs: Tensor) -> np.ndarray:
-    """∂(Σ outputs)/∂input, one row per image."""
+def _input_jacobian(model: nn.Module, inputs: Tensor) -> tuple[np.ndarray, int]:
+    """∂(Σ outputs)/∂input, one row per image; and the number of output channels (classes)."""
     model.train()
     x = inputs.detach().clone().requires_grad_(True)
     model.zero_grad(set_to_none=True)
-    model(x).sum().backward()
+    out = model(x)
+    out.sum().backward()
     model.zero_grad(set_to_none=True)
     jacobian = x.grad if x.grad is not None else torch.zeros_like(x)  # output independent of the input
-    return jacobian.detach().reshape(len(x), -1).double().cpu().numpy()
+    return jacobian.detach().reshape(len(x), -1).double().cpu().numpy(), out.shape[1]
 
 
 def _correlation_score(jacobians: np.ndarray) -> float:
@@ -136,9 +155,9 @@ def _correlation_score(jacobians: np.ndarray) -> float:
     return float(-np.sum(np.log(eig + JACOBIAN_EPS) + 1.0 / (eig + JACOBIAN_EPS)))
 
 
-def jacov(model: nn.Module, inputs: Tensor, targets: Tensor) -> float:
+def jacov(model: nn.Module, inputs: Tensor, targets: Tensor, sites: Sites = NASLIB_TYPES) -> float:
     """Jacobian covariance (NASWOT's first score): high when images' input Jacobians are uncorrelated."""
-    return _correlation_score(_input_jacobian(model, inputs))
+    return _correlation_score(_input_jacobian(model, inputs)[0])
 
 
 def _image_labels(targets: Tensor) -> list[int]:
@@ -152,28 +171,37 @@ def _image_labels(targets: Tensor) -> list[int]:
     return labels
 
 
-def epe_nas(model: nn.Module, inputs: Tensor, targets: Tensor) -> float:
-    """EPE-NAS: per class, the Jacobian-correlation statistic Σ log(|c|+k) + 1/(|c|+k) over the class's
-    correlation matrix; the score is the mean absolute difference between classes' statistics."""
-    jac = _input_jacobian(model, inputs)
+def epe_nas(model: nn.Module, inputs: Tensor, targets: Tensor, sites: Sites = NASLIB_TYPES) -> float:
+    """EPE-NAS, the authors' formula: per class with at least two images, s_c = Σ log(|c| + k) over the
+    class's Jacobian correlation matrix; the score is Σ_c |s_c| (with more than 100 output classes, the
+    mean pairwise |s_c − s_c'| of per-entry statistics)."""
+    jac, num_classes = _input_jacobian(model, inputs)
     labels = np.array(_image_labels(targets))
+    pairwise = num_classes > EPE_PAIRWISE_CLASSES
     per_class = []
-    for c in np.unique(labels):
+    for c in np.unique(labels[labels >= 0]):
+        members = jac[labels == c]
+        if len(members) < 2:
+            continue
         with np.errstate(invalid="ignore", divide="ignore"):
-            corr = np.abs(np.atleast_2d(np.corrcoef(jac[labels == c])))
-        per_class.append(np.sum(np.log(corr + JACOBIAN_EPS) + 1.0 / (corr + JACOBIAN_EPS)))
+            corr = np.abs(np.corrcoef(members))
+        value = np.sum(np.log(corr + JACOBIAN_EPS))
+        per_class.append(value / len(corr) if pairwise else value)
     values = np.array(per_class)
-    return float(np.abs(values[:, None] - values[None, :]).sum() / len(values))
+    if not pairwise:
+        return float(np.abs(values).sum())
+    return float(np.abs(values[:, None] - values[None, :]).sum() / max(len(values), 1))
 
 
-def zen(model: nn.Module, inputs: Tensor, targets: Tensor) -> float:
+
+def zen(model: nn.Module, inputs: Tensor, targets: Tensor, sites: Sites = NASLIB_TYPES) -> float:
     """Zen-score: with Gaussian weights, log of the output's expected change under a small input
     perturbation, plus Σ log √mean(running var) over batch-norm layers (undoing their rescaling)."""
     net = copy.deepcopy(model)
     gen = torch.Generator().manual_seed(0)  # seeded: the score must not depend on the global RNG
     with torch.no_grad():
         for m in net.modules():
-            if isinstance(m, SITE_TYPES):
+            if isinstance(m, tuple(MODULE_TYPES.values())):
                 m.weight.copy_(torch.randn(m.weight.shape, generator=gen))
                 if m.bias is not None:
                     m.bias.zero_()
@@ -188,7 +216,7 @@ def zen(model: nn.Module, inputs: Tensor, targets: Tensor) -> float:
     return float(torch.log(change)) + log_bn
 
 
-def flops(model: nn.Module, inputs: Tensor, targets: Tensor) -> float:
+def flops(model: nn.Module, inputs: Tensor, targets: Tensor, sites: Sites = NASLIB_TYPES) -> float:
     """Multiply-accumulates of one image at the input's resolution (the benchmark's own counter)."""
     from proxylang.bench.transnas import count_flops
 
@@ -213,15 +241,16 @@ def library_expression(name: str) -> Node:
     return parse(text, source=f"{name}.px")
 
 
-def score_network(names: list[str] | tuple[str, ...], model: nn.Module, inputs: Tensor,
-                  targets: Tensor) -> dict[str, float]:
-    """Every named network baseline on one network; a failure (e.g. a singular matrix, an overflow
-    error) scores NaN rather than stopping the benchmark."""
+def score_network(names: list[str] | tuple[str, ...], model: nn.Module, inputs: Tensor, targets: Tensor,
+                  sites: tuple[str, ...] = NASLIB_SITES) -> dict[str, float]:
+    """Every named network baseline on one network, summed over the modules of the ``sites`` types; a
+    failure (e.g. a singular matrix, an overflow error) scores NaN rather than stopping the benchmark."""
     inputs, targets = inputs.to(_device_of(model)), targets.to(_device_of(model))
+    types = site_types(sites)
     scores = {}
     for name in names:
         try:
-            scores[name] = NETWORK_BASELINES[name](model, inputs, targets)
+            scores[name] = NETWORK_BASELINES[name](model, inputs, targets, types)
         except (RuntimeError, ValueError, np.linalg.LinAlgError):
             scores[name] = math.nan
     return scores

@@ -41,17 +41,14 @@ from proxylang.evaluate import (
     score_proxies,
 )
 from proxylang.extract import StatsCache, default_cache_root, default_device
+from proxylang.profiles import DEFAULT_PROFILE, PROFILES, Profile, get_profile
+from proxylang.stats import NetStats
 
 SPACES = ("micro", "macro")
 TASK = "segmentsemantic"
 # norm_avt calibrates min/max on this many randomly drawn architectures (SasWOT's pre-sample); they are
 # held in memory together (100-500 MB each), hence a small number
 AVT_PRESAMPLE = 8
-# 64x64: rankings of the statistics proxies barely move from 128x128 (Kd between the two 0.77-0.98 on
-# 40-arch samples) at a third of the time, and 64 is the smallest side at which a macro arch that halves
-# 4 times still has a 1x1 feature map. Batch 8: NWOT's 8x8 kernel, at a CPU cost that fits the budget.
-DEFAULT_RESOLUTION = 64
-DEFAULT_BATCH = 8
 DEFAULT_REPEATS = 10
 
 
@@ -61,20 +58,17 @@ class BenchSettings:
 
     data_dir: Path
     bench_file: Path | None
-    resolution: int
-    batch_size: int
+    profile: Profile
     seed: int
     device: str
     cache: Path
-    images: Path | None = None
     arch_file: Path | None = None
 
     def truth_file(self, space: str) -> Path:
         return self.bench_file or self.data_dir / "transnas" / f"zc_transbench101_{space}.json"
 
     def stats_cache(self, space: str) -> StatsCache:
-        return StatsCache(self.cache, space=space, resolution=self.resolution, batch=self.batch_size,
-                          seed=self.seed, device=self.device, data=self.images)
+        return StatsCache(self.cache, space=space, profile=self.profile, seed=self.seed, device=self.device)
 
 
 @dataclass
@@ -133,22 +127,28 @@ def listed_archs(path: Path, space: str, known: list[str]) -> list[str]:
     return [by_key[k] for k in by_key if k in wanted]
 
 
-def score_expressions(nodes: dict[str, Any], truth: SpaceTruth, settings: BenchSettings,
-                      desc: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def score_expressions(nodes: dict[str, Any], truth: SpaceTruth, settings: BenchSettings, desc: str,
+                      sites: tuple[str, ...] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Scores of proxy expressions on every architecture of a space, in one pass over the statistics;
-    proxies with ``norm_avt`` are calibrated first on a seeded pre-sample."""
+    proxies with ``norm_avt`` are calibrated first on a seeded pre-sample. ``sites`` keeps only the
+    conv sites of those module types (the classic proxies' NASLib convention)."""
     from proxylang import compile_proxy
     from proxylang.search_data import uses_avt
 
     cache = settings.stats_cache(truth.space)
+
+    def statistics(arch: str) -> NetStats:
+        stats = cache.get(arch)
+        return stats if sites is None else stats.only_sites(sites)
+
     proxies = {name: compile_proxy(node) for name, node in nodes.items()}
     normalised = [name for name, node in nodes.items() if uses_avt(node)]
     if normalised:
-        calibration = [cache.get(a) for a in presample(truth.archs, AVT_PRESAMPLE, settings.seed)]
+        calibration = [statistics(a) for a in presample(truth.archs, AVT_PRESAMPLE, settings.seed)]
         for name in normalised:
             proxies[name].calibrate(calibration)
         del calibration
-    stream = (stats for _, stats in cache.iter_stats(truth.archs))
+    stream = (statistics(a) for a in truth.archs)
     return score_proxies(proxies, stream, total=len(truth.archs), desc=desc)
 
 
@@ -171,7 +171,8 @@ def network_baseline_scores(names: list[str], truth: SpaceTruth,
         torch.manual_seed(settings.seed)
         model = build_network(truth.space, arch).to(settings.device)
         missing = [n for n in names if n not in stored.get(arch, {})]
-        stored.setdefault(arch, {}).update(score_network(missing, model, inputs, targets))
+        stored.setdefault(arch, {}).update(
+            score_network(missing, model, inputs, targets, settings.profile.classic_sites))
         if (i + 1) % 25 == 0 or i + 1 == len(todo):
             _write_json(path, stored)
     return {n: np.array([stored[a][n] for a in truth.archs], dtype=np.float64) for n in names}
@@ -192,9 +193,8 @@ def _fmt(x: float, std: float | None = None) -> str:
 
 def protocol_table(space: str, result: ProtocolResult, n: int, settings: BenchSettings) -> str:
     """The ``eval`` table of one space."""
-    head = (f"TransNAS-Bench-101 {space} / {TASK}: {n} archs, {settings.resolution}x{settings.resolution}, "
-            f"batch {settings.batch_size}, seed {settings.seed}")
-    rows = [head, f"{'':<18}{'Kd':>14}{'Sp':>14}{'Ps':>14}{'invalid':>9}"]
+    head = f"TransNAS-Bench-101 {space} / {TASK}: {n} archs, seed {settings.seed}"
+    rows = [head, settings.profile.describe(), f"{'':<18}{'Kd':>14}{'Sp':>14}{'Ps':>14}{'invalid':>9}"]
     label = f"sample {result.sample}x{result.repeats}"
     rows.append(f"{label:<18}" + "".join(f"{_fmt(result.mean[m], result.std[m]):>14}"
                                          for m in ("kendall", "spearman", "pearson")))
@@ -212,16 +212,14 @@ def comparison_line(rival: str, found: PairedComparison) -> str:
             f"resamples)")
 
 
-def _settings(data_dir: Path, bench_file: Path | None, resolution: int, batch_size: int, seed: int,
-              device: str | None, cache: Path | None, images: Path | None,
-              arch_file: Path | None = None) -> BenchSettings:
-    if resolution < 8 or batch_size < 2:
-        raise ProxylangError("--resolution must be at least 8 and --batch-size at least 2")
+def _settings(data_dir: Path, bench_file: Path | None, profile: str, resolution: int | None,
+              batch_size: int | None, seed: int, device: str | None, cache: Path | None, images: Path | None,
+              labels: Path | None, arch_file: Path | None = None) -> BenchSettings:
+    chosen = get_profile(profile).with_overrides(resolution, batch_size, images, labels)
     device = device or default_device()
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ProxylangError(f"--device {device}: CUDA is not available here")
-    return BenchSettings(data_dir, bench_file, resolution, batch_size, seed, device,
-                         cache or default_cache_root(), images, arch_file)
+    return BenchSettings(data_dir, bench_file, chosen, seed, device, cache or default_cache_root(), arch_file)
 
 
 def _spaces(space: str, settings: BenchSettings) -> tuple[str, ...]:
@@ -249,10 +247,17 @@ def common_options(f: Any) -> Any:
         click.option("--archs", "arch_file", type=click.Path(dir_okay=False, path_type=Path),
                      help="Only the architectures listed in this file, one key per line (e.g. the "
                           "unseen-archs.txt of proxylang evolve); needs --space micro or macro."),
+        click.option("--profile", type=click.Choice(list(PROFILES)), default=DEFAULT_PROFILE,
+                     show_default=True,
+                     help="Measurement profile: resolution, batch, inputs, labels, normalisation, classic "
+                          "proxies' sites, dtype (docs/benchmark.md)."),
         click.option("--images", type=click.Path(file_okay=False, path_type=Path),
-                     help="Folder of real images for the input batch [default: seeded Gaussian noise]."),
-        click.option("--resolution", type=int, default=DEFAULT_RESOLUTION, show_default=True),
-        click.option("--batch-size", type=int, default=DEFAULT_BATCH, show_default=True),
+                     help="Folder of real images for the input batch instead of the profile's inputs."),
+        click.option("--labels", type=click.Path(file_okay=False, path_type=Path),
+                     help="Folder of Taskonomy segmentsemantic label maps, one per --images file "
+                          "(same stem)."),
+        click.option("--resolution", type=int, help="Override the profile's input side."),
+        click.option("--batch-size", type=int, help="Override the profile's batch size."),
         click.option("--seed", type=int, default=0, show_default=True,
                      help="Seeds weights, input batch and samples."),
         click.option("--device", help="cpu or cuda [default: cuda when available]."),
@@ -274,16 +279,17 @@ def common_options(f: Any) -> Any:
               help="A library proxy (e.g. nwot) to compare with on the same archs: Kd difference, 95 %% "
                    "bootstrap interval, share of resamples where EXPR_FILE ranks better. Repeatable.")
 def eval_command(expr_file: str, bench: str, space: str, sample: int, repeats: int, bench_file: Path | None,
-                 data_dir: Path, arch_file: Path | None, images: Path | None, resolution: int,
-                 batch_size: int, seed: int, device: str | None, cache: Path | None,
+                 data_dir: Path, arch_file: Path | None, profile: str, images: Path | None,
+                 labels: Path | None, resolution: int | None, batch_size: int | None, seed: int,
+                 device: str | None, cache: Path | None,
                  scores_out: Path | None, against: tuple[str, ...]) -> None:
     """Rank correlation of the proxy in EXPR_FILE (.px, or - for stdin) with trained accuracy."""
     from proxylang import parse
     from proxylang.cli import read_proxy_text, user_errors
 
     with user_errors():
-        settings = _settings(data_dir, bench_file, resolution, batch_size, seed, device, cache, images,
-                             arch_file)
+        settings = _settings(data_dir, bench_file, profile, resolution, batch_size, seed, device, cache,
+                             images, labels, arch_file)
         spaces = _spaces(space, settings)
         text, source = read_proxy_text(expr_file)
         node = parse(text, source)
@@ -321,7 +327,8 @@ def baseline_results(names: list[str], truth: SpaceTruth, settings: BenchSetting
         scores[name] = (values, None)
     expressions = {n: library_expression(n) for n in names if n in EXPRESSION_BASELINES}
     if expressions:
-        scores.update(score_expressions(expressions, truth, settings, f"{truth.space} statistics"))
+        scores.update(score_expressions(expressions, truth, settings, f"{truth.space} statistics",
+                                        sites=settings.profile.classic_sites))
     results = {}
     for name in names:
         values, valid = scores[name]
@@ -375,15 +382,16 @@ def baselines_csv(results: dict[str, dict[str, dict[str, Any]]]) -> str:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text",
               show_default=True)
 def baselines_command(bench: str, space: str, sample: int, repeats: int, bench_file: Path | None,
-                      data_dir: Path, arch_file: Path | None, images: Path | None, resolution: int,
-                      batch_size: int, seed: int, device: str | None, cache: Path | None, only: str | None,
+                      data_dir: Path, arch_file: Path | None, profile: str, images: Path | None,
+                      labels: Path | None, resolution: int | None, batch_size: int | None, seed: int,
+                 device: str | None, cache: Path | None, only: str | None,
                       fmt: str) -> None:
     """Table 3: the classic zero-cost proxies on TransNAS-Bench-101 segmentation."""
     from proxylang.cli import user_errors
 
     with user_errors():
-        settings = _settings(data_dir, bench_file, resolution, batch_size, seed, device, cache, images,
-                             arch_file)
+        settings = _settings(data_dir, bench_file, profile, resolution, batch_size, seed, device, cache,
+                             images, labels, arch_file)
         names = [n.strip() for n in only.split(",")] if only else list(BASELINES)
         unknown = [n for n in names if n not in BASELINES]
         if unknown:

@@ -4,20 +4,21 @@ What is a site
 --------------
 *Conv sites* are the modules of type ``nn.Conv2d``, ``nn.ConvTranspose2d`` and ``nn.Linear`` that run
 in the forward pass, in module (registration) order. NASLib sums its classic proxies over
-``nn.Conv2d``/``nn.Linear`` only, which silently drops a segmentation network's whole decoder; SasWOT
-hooks "every conv/linear layer of encoder and decoder", so transposed convolutions are sites here too
-(``NASLIB_SITE_TYPES`` restores NASLib's choice). A transposed convolution's weight is stored as
-``(in, out/groups, kh, kw)``; it is re-laid out so that ``W`` is ``(out, in/groups · kh · kw)`` like a
-convolution's. Modules that never run (e.g. the unused branches of a cell) are not sites. A module
-called more than once contributes one site whose ``A`` is its outputs concatenated along features.
+``nn.Conv2d``/``nn.Linear`` only, which drops a segmentation decoder's upsampling layers; SasWOT hooks
+"every conv/linear layer of encoder and decoder", so transposed convolutions are sites here too (the
+classic proxies restore NASLib's choice through a profile's ``classic_sites``). A transposed
+convolution's weight is stored as ``(in, out/groups, kh, kw)``; it is re-laid out so that ``W`` is
+``(out, in/groups · kh · kw)`` like a convolution's. Modules that never run (e.g. the unused branches
+of a cell) are not sites. A module called more than once contributes one site whose ``A`` is its
+outputs concatenated along features.
 
 *ReLU sites* are the leaf modules whose type name contains ``ReLU`` (ReLU, LeakyReLU, ReLU6, ...), what
 NWOT hooks; ``R`` is their *input*. Functional ``F.relu`` calls cannot be hooked and are not seen.
 
 Every statistic is detached, cloned (an in-place activation later in the network must not rewrite
-it), float32, and on the CPU unless ``keep_on_device`` is set. The network runs in training mode
-(batch-norm uses batch statistics, as in NASLib) and its parameters' ``.grad`` are cleared afterwards,
-so no autograd graph or gradient outlives the call.
+it), in ``dtype`` (float32 by default), and on the CPU unless ``keep_on_device`` is set. The network
+runs in training mode (batch-norm uses batch statistics, as in NASLib) and its parameters' ``.grad``
+are cleared afterwards, so no autograd graph or gradient outlives the call.
 """
 
 from __future__ import annotations
@@ -33,16 +34,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from proxylang.errors import DataError, ProxylangError
+from proxylang.profiles import DEFAULT_PROFILE, IGNORE_LABEL, Profile, get_profile, input_batch
 from proxylang.stats import NetStats
 
 SITE_TYPES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
-NASLIB_SITE_TYPES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-# ImageNet channel statistics: the usual normalisation of real RGB inputs.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-# label value that cross-entropy ignores (PyTorch's default ignore_index)
-IGNORE_LABEL = -100
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -77,31 +72,31 @@ def default_loss(output: Tensor, targets: Tensor) -> Tensor:
     return F.cross_entropy(output, targets.long(), ignore_index=IGNORE_LABEL)
 
 
-def _as_stat(t: Tensor, keep_on_device: bool) -> Tensor:
-    t = t.detach().to(torch.float32)
-    return t.clone() if keep_on_device else t.to("cpu", copy=True)
-
-
 def extract_stats(model: nn.Module, inputs: Tensor, targets: Tensor, loss_fn: LossFn | None = None, *,
                   site_types: tuple[type[nn.Module], ...] = SITE_TYPES,
-                  keep_on_device: bool = False) -> NetStats:
+                  keep_on_device: bool = False, dtype: torch.dtype = torch.float32) -> NetStats:
     """Statistics of ``model`` on one minibatch at its current weights (see the module docstring).
 
     ``inputs`` and ``targets`` are moved to the model's device; ``loss_fn(output, targets)`` defaults to
     :func:`default_loss`.
     """
     loss_fn = loss_fn or default_loss
+
+    def stat(t: Tensor) -> Tensor:
+        t = t.detach().to(dtype)
+        return t.clone() if keep_on_device else t.to("cpu", copy=True)
+
     params = list(model.parameters())
     device = params[0].device if params else inputs.device
     outputs: dict[nn.Module, list[Tensor]] = {}
     relu_inputs: list[Tensor] = []
 
     def on_conv(module: nn.Module, _inp: tuple, out: Tensor) -> None:
-        outputs.setdefault(module, []).append(_as_stat(out.reshape(out.shape[0], -1), keep_on_device))
+        outputs.setdefault(module, []).append(stat(out.reshape(out.shape[0], -1)))
 
     def on_relu(_module: nn.Module, inp: tuple) -> None:
         x = inp[0]
-        relu_inputs.append(_as_stat(x.reshape(x.shape[0], -1), keep_on_device))
+        relu_inputs.append(stat(x.reshape(x.shape[0], -1)))
 
     conv_modules = [m for m in model.modules() if isinstance(m, site_types)]
     handles = [m.register_forward_hook(on_conv) for m in conv_modules]
@@ -116,8 +111,8 @@ def extract_stats(model: nn.Module, inputs: Tensor, targets: Tensor, loss_fn: Lo
         del output
         sites = [m for m in conv_modules if m in outputs]
         A = [torch.cat(outputs[m], dim=1) if len(outputs[m]) > 1 else outputs[m][0] for m in sites]
-        W = [_as_stat(weight_matrix(m, m.weight), keep_on_device) for m in sites]
-        G = [_as_stat(weight_matrix(m, m.weight.grad), keep_on_device) if m.weight.grad is not None
+        W = [stat(weight_matrix(m, m.weight)) for m in sites]
+        G = [stat(weight_matrix(m, m.weight.grad)) if m.weight.grad is not None
              else torch.zeros_like(w) for m, w in zip(sites, W, strict=True)]
     finally:
         for h in handles:
@@ -130,94 +125,25 @@ def extract_stats(model: nn.Module, inputs: Tensor, targets: Tensor, loss_fn: Lo
     return NetStats(A=A, G=G, W=W, R=relu_inputs, meta=meta)
 
 
-def synthetic_batch(batch_size: int, resolution: int, num_classes: int, seed: int = 0,
-                    channels: int = 3) -> tuple[Tensor, Tensor]:
-    """A seeded stand-in for real data: standard-normal images ``(N, channels, r, r)`` (what normalised
-    images look like to the first layer) and labels drawn uniformly from ``[0, num_classes)`` per pixel
-    ``(N, r, r)``. The same seed gives the same batch on every machine (CPU generator)."""
-    if batch_size < 1 or resolution < 1 or num_classes < 1:
-        raise ProxylangError("batch size, resolution and number of classes must be at least 1")
-    gen = torch.Generator().manual_seed(seed)
-    images = torch.randn(batch_size, channels, resolution, resolution, generator=gen)
-    labels = torch.randint(0, num_classes, (batch_size, resolution, resolution), generator=gen)
-    return images, labels
-
-
-def _image_files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        raise DataError(f"{folder}: not a folder of images")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise DataError(f"{folder}: holds no image files ({', '.join(IMAGE_SUFFIXES)})")
-    return files
-
-
-def _read_image(path: Path, resolution: int, label: bool) -> Tensor:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            img = img.convert("L" if label else "RGB")
-            side = min(img.size)  # centre crop to a square, then resize
-            left, top = (img.width - side) // 2, (img.height - side) // 2
-            img = img.crop((left, top, left + side, top + side)).resize(
-                (resolution, resolution), Image.NEAREST if label else Image.BILINEAR)
-            data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
-    except (OSError, UnidentifiedImageError) as exc:
-        raise DataError(f"{path}: cannot read image ({exc})") from None
-    if label:
-        return data.reshape(resolution, resolution).long()
-    return data.reshape(resolution, resolution, 3).permute(2, 0, 1).float() / 255.0
-
-
-def image_folder_batch(folder: str | Path, batch_size: int, resolution: int, seed: int = 0,
-                       num_classes: int = 17, labels: str | Path | None = None) -> tuple[Tensor, Tensor]:
-    """A batch of real images: ``batch_size`` files drawn (without replacement, seeded) from ``folder``,
-    centre-cropped, resized to ``resolution`` and normalised with ImageNet statistics.
-
-    Labels come from ``labels``, a folder with one label image per input of the same file stem (pixel
-    value = class id; values outside ``[0, num_classes)`` are ignored by the loss), or, without it,
-    are drawn uniformly at random from the same seed, as in :func:`synthetic_batch`.
-    """
-    files = _image_files(Path(folder))
-    if batch_size > len(files):
-        raise DataError(f"{folder}: {len(files)} images cannot fill a batch of {batch_size}")
-    gen = torch.Generator().manual_seed(seed)
-    chosen = [files[i] for i in torch.randperm(len(files), generator=gen)[:batch_size].tolist()]
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    images = torch.stack([(_read_image(p, resolution, label=False) - mean) / std for p in chosen])
-    if labels is None:
-        targets = torch.randint(0, num_classes, (batch_size, resolution, resolution), generator=gen)
-        return images, targets
-    by_stem = {p.stem: p for p in _image_files(Path(labels))}
-    missing = [p.name for p in chosen if p.stem not in by_stem]
-    if missing:
-        raise DataError(f"{labels}: no label image for {missing[0]}")
-    targets = torch.stack([_read_image(by_stem[p.stem], resolution, label=True) for p in chosen])
-    targets[(targets < 0) | (targets >= num_classes)] = IGNORE_LABEL
-    return images, targets
-
-
 # ----------------------------------------------------------------------------------------- disk cache
 
 
 @dataclass(frozen=True)
 class StatsKey:
-    """Everything that decides a network's statistics; ``data`` names the input batch
-    (``"synthetic"`` or an image folder)."""
+    """Everything that decides a network's statistics: the architecture, the weight/input seed and the
+    measurement profile's key (:meth:`proxylang.profiles.Profile.key`); ``variant`` names a derived form
+    (e.g. thinned statistics)."""
 
     space: str
     arch: str
     seed: int = 0
-    resolution: int = 64
-    batch_size: int = 8
-    data: str = "synthetic"
+    profile: str = get_profile(DEFAULT_PROFILE).key()
+    variant: str = ""
 
     def setting_path(self) -> Path:
         """The folder of every architecture's file under this key's space and settings."""
-        setting = f"r{self.resolution}-b{self.batch_size}-s{self.seed}-{_safe(self.data)}"
-        return Path(_safe(self.space)) / setting
+        setting = f"{self.profile}-s{self.seed}" + (f"-{self.variant}" if self.variant else "")
+        return Path(_safe(self.space)) / _safe(setting)
 
     def relative_path(self) -> Path:
         """A file name made only of safe characters, one folder per setting."""
@@ -256,52 +182,49 @@ class StatsCache:
     repeated sweep would evict each file just before it is needed again and never hit.
     """
 
-    def __init__(self, root: str | Path | None = None, *, space: str | None = None, resolution: int = 64,
-                 batch: int = 8, seed: int = 0, device: str | None = None,
-                 data: str | Path | None = None, num_classes: int = 17, max_bytes: int | None = None) -> None:
+    def __init__(self, root: str | Path | None = None, *, space: str | None = None,
+                 profile: Profile | None = None, seed: int = 0, device: str | None = None,
+                 max_bytes: int | None = None) -> None:
         self.root = Path(root) if root is not None else default_cache_root()
         self.max_bytes = default_cache_budget() if max_bytes is None else max_bytes
         self._used: int | None = None  # bytes on disk, measured on first store
-        self.space, self.resolution, self.batch, self.seed = space, resolution, batch, seed
+        self.space, self.seed = space, seed
+        self.profile = profile or get_profile(DEFAULT_PROFILE)
         self.device = device or default_device()
-        self.data = Path(data) if data is not None else None
-        self.num_classes = num_classes  # 17: TransNAS-Bench-101 segmentsemantic
         self._batch: tuple[Tensor, Tensor] | None = None
 
     def path(self, key: StatsKey) -> Path:
         return self.root / key.relative_path()
 
     def get_or_compute(self, key: StatsKey, fn: Callable[[], NetStats]) -> NetStats:
-        """The cached statistics of ``key``, or ``fn()`` written to the cache first."""
+        """The cached statistics of ``key`` (on the CPU), or ``fn()``, stored on the CPU if the budget
+        allows and returned where it was computed (on a GPU, scoring then runs there too)."""
         path = self.path(key)
         if path.exists():
             try:
                 return NetStats.load(path)
             except ValueError:  # torn or foreign file (NetStats.load says which): recompute below
                 pass
-        stats = fn().to("cpu")
+        stats = fn()
         if self._used is None:
             self._used = sum(f.stat().st_size for f in self.root.rglob("*.pt")) if self.root.exists() else 0
         if self._used + stats.nbytes() <= self.max_bytes:
             try:
-                stats.save(path)
+                stats.to("cpu").save(path)
             except OSError as exc:
                 raise DataError(f"{path}: cannot write statistics cache ({exc.strerror})") from None
             self._used += path.stat().st_size
         return stats
 
-    def key(self, arch: str) -> StatsKey:
+    def key(self, arch: str, variant: str = "") -> StatsKey:
         if self.space is None:
             raise ProxylangError("this statistics cache is not bound to a benchmark space")
-        data = str(self.data.resolve()) if self.data is not None else "synthetic"
-        return StatsKey(self.space, arch, self.seed, self.resolution, self.batch, data)
+        return StatsKey(self.space, arch, self.seed, self.profile.key(), variant)
 
     def input_batch(self) -> tuple[Tensor, Tensor]:
         """The one minibatch every architecture sees (same images for all, so scores are comparable)."""
         if self._batch is None:
-            n, r, s, c = self.batch, self.resolution, self.seed, self.num_classes
-            self._batch = (image_folder_batch(self.data, n, r, s, c) if self.data is not None
-                           else synthetic_batch(n, r, c, s))
+            self._batch = input_batch(self.profile, self.seed)
         return self._batch
 
     def compute(self, arch: str) -> NetStats:
@@ -311,9 +234,8 @@ class StatsCache:
         torch.manual_seed(self.seed)
         model = build_network(self.space, arch).to(self.device)
         inputs, targets = self.input_batch()
-        stats = extract_stats(model, inputs, targets)
-        stats.meta.update(space=self.space, arch=arch, seed=self.seed, resolution=self.resolution,
-                          batch_size=self.batch)
+        stats = extract_stats(model, inputs, targets, dtype=self.profile.torch_dtype, keep_on_device=True)
+        stats.meta.update(space=self.space, arch=arch, seed=self.seed, profile=self.profile.key())
         return stats
 
     def get(self, arch: str) -> NetStats:

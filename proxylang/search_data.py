@@ -26,8 +26,9 @@ from proxylang.bench.transnas import load_zc_json, zc_json_path
 from proxylang.errors import ProxylangError
 from proxylang.evaluate import kendall
 from proxylang.evolve import Fitness, Operators
-from proxylang.extract import StatsCache, StatsKey
+from proxylang.extract import StatsCache
 from proxylang.genetic import crossover, mutate, random_expr
+from proxylang.profiles import DEFAULT_PROFILE, Profile, get_profile
 from proxylang.stats import NetStats
 
 # a score beyond this magnitude has overflowed in spirit even when it is still finite
@@ -40,8 +41,9 @@ HOLDOUT_CHUNK = 8
 class DataConfig:
     """Which architectures and statistics a search uses (the ``[data]`` table of a config file).
 
-    ``holdout = 0`` takes every architecture left after train and validation. ``resolution``, ``batch``
-    and ``stats_seed`` match ``proxylang eval``'s defaults so both share the statistics cache.
+    ``holdout = 0`` takes every architecture left after train and validation. ``profile`` (with optional
+    ``resolution`` and ``batch`` overrides) and ``stats_seed`` match ``proxylang eval``'s defaults so
+    both share the statistics cache.
     ``max_seconds`` rejects a candidate that takes longer on the *full* statistics of one network: thinning
     hides the cost of e.g. ``hamming(G, G)`` (O x O x K), which would stall the holdout report.
     """
@@ -51,21 +53,27 @@ class DataConfig:
     val: int = 20
     holdout: int = 100
     presample: int = 8
-    resolution: int = 64
-    batch: int = 8
+    profile: str = DEFAULT_PROFILE
+    resolution: int | None = None
+    batch: int | None = None
     stats_seed: int = 0
     thin: int = 8
     max_seconds: float = 2.0
     seed: int = 0
 
     def __post_init__(self) -> None:
+        get_profile(self.profile)  # an unknown name fails here, before any work
         for name in ("train", "val", "presample", "resolution", "batch", "thin"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ProxylangError(f"data option {name} must be at least 1, got {getattr(self, name)}")
         if self.holdout < 0:
             raise ProxylangError(f"data option holdout must be at least 0, got {self.holdout}")
         if self.presample > self.train:
             raise ProxylangError(f"presample ({self.presample}) cannot exceed train ({self.train})")
+
+    def measurement(self) -> Profile:
+        """The measurement profile with this table's overrides."""
+        return get_profile(self.profile).with_overrides(self.resolution, self.batch)
 
 
 def split_archs(archs: Sequence[str], config: DataConfig) -> dict[str, list[str]]:
@@ -227,9 +235,7 @@ class SearchData:
 
 def thinned_stats(cache: StatsCache, arch: str, stride: int) -> NetStats:
     """Thinned statistics of one architecture, cached beside the full ones under their own key."""
-    base = cache.key(arch)
-    key = StatsKey(base.space, arch, base.seed, base.resolution, base.batch_size, f"{base.data}-thin{stride}")
-    return cache.get_or_compute(key, lambda: thin(cache.get(arch), stride))
+    return cache.get_or_compute(cache.key(arch, f"thin{stride}"), lambda: thin(cache.get(arch), stride))
 
 
 def _thinned_split(cache: StatsCache, archs: list[str], accuracy: np.ndarray, stride: int,
@@ -245,8 +251,8 @@ def load_search_data(space: str, data_dir: str | Path | None, config: DataConfig
     lacks: the slow part of a first run)."""
     truth = load_zc_json(zc_json_path(space, data_dir), config.task, space)
     names = split_archs(list(truth), config)
-    cache = StatsCache(cache_dir, space=space, resolution=config.resolution, batch=config.batch,
-                       seed=config.stats_seed, device="cpu")
+    cache = StatsCache(cache_dir, space=space, profile=config.measurement(), seed=config.stats_seed,
+                       device="cpu")
 
     def accuracy(archs: list[str]) -> np.ndarray:
         return np.array([truth[a].val_accuracy for a in archs], dtype=np.float64)

@@ -76,6 +76,19 @@ class NetStats:
 
         return NetStats(move(self.A), move(self.G), move(self.W), move(self.R), dict(self.meta))
 
+    def only_sites(self, types: tuple[str, ...]) -> NetStats:
+        """The conv sites whose module type (``meta["site_types"]``, written by extraction) is one of
+        ``types``, e.g. NASLib's ``("Conv2d", "Linear")`` for the classic proxies; ReLU sites stay."""
+        kinds = self.meta.get("site_types")
+        if kinds is None or len(kinds) != len(self.W):
+            raise ValueError("these statistics do not record their site types")
+        keep = [i for i, kind in enumerate(kinds) if kind in types]
+        meta = dict(self.meta, site_types=[kinds[i] for i in keep])
+        if "sites" in meta:
+            meta["sites"] = [meta["sites"][i] for i in keep]
+        return NetStats([self.A[i] for i in keep], [self.G[i] for i in keep], [self.W[i] for i in keep],
+                        list(self.R), meta)
+
     def nbytes(self) -> int:
         """Memory held by the tensors, to keep caches bounded."""
         return sum(t.numel() * t.element_size() for name in INPUTS for t in self.tensors(name))

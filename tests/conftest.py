@@ -7,7 +7,13 @@ import torch
 from torch import nn
 
 from proxylang.extract import extract_stats
+from proxylang.profiles import Profile, input_batch
 from proxylang.stats import NetStats
+
+
+def noise_batch(batch: int, resolution: int, classes: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """A seeded batch of white-noise images with uniformly random per-pixel labels."""
+    return input_batch(Profile("test", resolution, batch, "white", "uniform"), seed, classes)
 
 
 def small_net(widths: tuple[int, ...], classes: int = 5) -> nn.Module:

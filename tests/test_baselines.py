@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from conftest import noise_batch
 from torch import nn
 
 from proxylang.baselines import (
@@ -22,7 +23,6 @@ from proxylang.baselines import (
     synflow,
     zen,
 )
-from proxylang.extract import synthetic_batch
 
 
 def linear_net(seed: int = 0) -> nn.Module:
@@ -57,9 +57,9 @@ def test_synflow_of_one_linear_layer_is_its_l1_norm_and_leaves_the_model_alone()
 
 def test_synflow_ignores_batch_norm():
     net = conv_net()
-    score = synflow(net, *synthetic_batch(2, 4, 3))
+    score = synflow(net, *noise_batch(2, 4, 3))
     no_bn = nn.Sequential(*(m for m in net if not isinstance(m, nn.BatchNorm2d)))
-    assert score == pytest.approx(synflow(no_bn, *synthetic_batch(2, 4, 3)))
+    assert score == pytest.approx(synflow(no_bn, *noise_batch(2, 4, 3)))
 
 
 def test_fisher_matches_a_direct_computation():
@@ -91,21 +91,25 @@ def test_jacov_of_a_linear_net_sees_identical_jacobians():
     eig = torch.tensor([n] + [0.0] * (n - 1), dtype=torch.float64) + JACOBIAN_EPS
     expected = float(-(torch.log(eig) + 1 / eig).sum())
     assert jacov(linear_net(), *class_batch(n)) == pytest.approx(expected, rel=1e-6)
-    assert jacov(conv_net(), *synthetic_batch(4, 4, 3)) > expected  # a nonlinear net decorrelates
+    assert jacov(conv_net(), *noise_batch(4, 4, 3)) > expected  # a nonlinear net decorrelates
 
 
 def test_epe_nas_labels_and_scores():
     maps = torch.tensor([[[1, 1], [2, -100]], [[-100, -100], [0, 0]]])
     assert _image_labels(maps) == [1, 0]
     x, _ = class_batch(4)
-    assert epe_nas(linear_net(), x, torch.zeros(4, dtype=torch.long)) == 0.0  # one class: no spread
-    assert math.isfinite(epe_nas(conv_net(), *synthetic_batch(4, 4, 3)))
+    # a linear net gives every image the same Jacobian: correlations 1, so s_c = n_c^2 log(1 + k)
+    k = 1e-5
+    assert epe_nas(linear_net(), x, torch.zeros(4, dtype=torch.long)) == pytest.approx(16 * math.log(1 + k))
+    assert epe_nas(linear_net(), x, torch.tensor([0, 0, 1, 1])) == pytest.approx(2 * 4 * math.log(1 + k))
+    assert epe_nas(linear_net(), x, torch.tensor([0, 1, 2, 3])) == 0.0  # one image per class: skipped
+    assert math.isfinite(epe_nas(conv_net(), *noise_batch(4, 4, 3)))
 
 
 def test_zen_is_deterministic_and_does_not_touch_the_model():
     net = conv_net()
     before = [p.clone() for p in net.parameters()]
-    batch = synthetic_batch(2, 4, 3)
+    batch = noise_batch(2, 4, 3)
     assert zen(net, *batch) == zen(net, *batch)
     assert math.isfinite(zen(net, *batch))
     assert all(torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
@@ -125,5 +129,5 @@ def test_a_network_whose_output_ignores_its_input_scores_nan_not_crash():
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.conv(torch.zeros_like(x))
 
-    scores = score_network(["jacov", "grasp", "synflow"], Constant(), *synthetic_batch(4, 4, 3))
+    scores = score_network(["jacov", "grasp", "synflow"], Constant(), *noise_batch(4, 4, 3))
     assert math.isnan(scores["jacov"]) and math.isfinite(scores["grasp"]) and math.isfinite(scores["synflow"])

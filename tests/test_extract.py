@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import noise_batch
 from torch import nn
 
-from proxylang.errors import DataError, ProxylangError
+from proxylang.errors import ProxylangError
 from proxylang.extract import (
-    NASLIB_SITE_TYPES,
     StatsCache,
     StatsKey,
     extract_stats,
-    image_folder_batch,
-    synthetic_batch,
     weight_matrix,
 )
 from proxylang.stats import NetStats
@@ -38,7 +36,7 @@ class TinySegNet(nn.Module):
 def tiny_stats(**kwargs) -> tuple[TinySegNet, NetStats]:
     torch.manual_seed(0)
     net = TinySegNet()
-    x, y = synthetic_batch(2, 8, 3, seed=0)
+    x, y = noise_batch(2, 8, 3, seed=0)
     return net, extract_stats(net, x, y, **kwargs)
 
 
@@ -55,7 +53,7 @@ def test_sites_shapes_and_pairing_by_module():
 
 def test_gradient_matches_autograd_for_each_module():
     net, stats = tiny_stats()
-    x, y = synthetic_batch(2, 8, 3, seed=0)
+    x, y = noise_batch(2, 8, 3, seed=0)
     nn.functional.cross_entropy(net(x), y).backward()
     assert torch.allclose(stats.G[0], net.enc.weight.grad.reshape(4, -1))
     assert torch.allclose(stats.G[1], weight_matrix(net.dec, net.dec.weight.grad))
@@ -76,9 +74,17 @@ def test_transposed_conv_weight_is_laid_out_out_by_in():
     assert torch.equal(w[4], deconv.weight[2:4, 1].reshape(-1))
 
 
-def test_naslib_site_types_drop_the_decoder():
-    _, stats = tiny_stats(site_types=NASLIB_SITE_TYPES)
+def test_naslib_site_types_drop_the_transposed_conv():
+    _, stats = tiny_stats(site_types=(nn.Conv2d, nn.Linear))
     assert stats.meta["sites"] == ["enc", "head"]
+
+
+def test_only_sites_keeps_the_named_module_types():
+    _, stats = tiny_stats()
+    kept = stats.only_sites(("Conv2d", "Linear"))
+    assert kept.meta["sites"] == ["enc", "head"] and kept.meta["site_types"] == ["Conv2d", "Conv2d"]
+    assert torch.equal(kept.W[1], stats.W[2]) and torch.equal(kept.G[1], stats.G[2])
+    assert len(kept.R) == len(stats.R)  # ReLU sites are NWOT's, untouched
 
 
 def test_linear_network_with_class_labels():
@@ -97,40 +103,13 @@ def test_mismatched_labels_are_a_user_error():
 
 def test_mode_is_restored():
     net = TinySegNet().eval()
-    extract_stats(net, *synthetic_batch(2, 8, 3))
+    extract_stats(net, *noise_batch(2, 8, 3))
     assert not net.training
-
-
-def test_synthetic_batch_is_seeded():
-    a, b = synthetic_batch(2, 8, 5, seed=1), synthetic_batch(2, 8, 5, seed=1)
-    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-    assert not torch.equal(a[0], synthetic_batch(2, 8, 5, seed=2)[0])
-    assert a[0].shape == (2, 3, 8, 8) and a[1].shape == (2, 8, 8) and int(a[1].max()) < 5
-
-
-def test_image_folder_batch(tmp_path):
-    from PIL import Image
-
-    images, labels = tmp_path / "img", tmp_path / "lab"
-    images.mkdir(), labels.mkdir()
-    for i in range(3):
-        Image.new("RGB", (12, 10), (40 * i, 0, 255)).save(images / f"im{i}.png")
-        Image.new("L", (12, 10), 2 if i else 99).save(labels / f"im{i}.png")
-    x, y = image_folder_batch(images, 3, 4, seed=0, num_classes=17, labels=labels)
-    assert x.shape == (3, 3, 4, 4) and y.shape == (3, 4, 4)
-    assert set(y.unique().tolist()) == {2, -100}  # 99 is not a class: ignored by the loss
-    x2, y2 = image_folder_batch(images, 2, 4, seed=0)
-    assert y2.shape == (2, 4, 4) and torch.equal(x2, image_folder_batch(images, 2, 4, seed=0)[0])
-    with pytest.raises(DataError, match="cannot fill"):
-        image_folder_batch(images, 4, 4)
-    (images / "bad.png").write_text("not an image")
-    with pytest.raises(DataError, match="cannot read image"):
-        image_folder_batch(images, 4, 4)
 
 
 def test_cache_computes_once_and_recovers_from_a_corrupt_file(tmp_path):
     cache = StatsCache(tmp_path)
-    key = StatsKey("micro", "(1, 2, 3)", seed=0)
+    key = StatsKey("micro", "(1, 2, 3)", seed=0, profile="p")
     calls = []
 
     def compute() -> NetStats:
@@ -173,5 +152,5 @@ def test_a_composite_block_named_relu_is_not_a_relu_site():
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 2, 1), ReLUConvBN(nn.ReLU(), nn.Conv2d(2, 3, 1), nn.BatchNorm2d(3)))
-    stats = extract_stats(net, *synthetic_batch(2, 4, 3))
+    stats = extract_stats(net, *noise_batch(2, 4, 3))
     assert len(stats.R) == 1 and torch.equal(stats.R[0], stats.A[0])

@@ -1,0 +1,76 @@
+"""How faithfully a measurement profile reproduces the benchmark's reference scores, and what it costs.
+
+For each candidate profile, the classic proxies that the data files also store are scored on the same
+seeded sample of architectures per space, exactly as ``proxylang baselines`` scores them; printed is
+the Kendall tau between our score and the file's (NAS-Bench-Suite-Zero's, on real Taskonomy images at
+256x256, batch 32), the Kd of our score against accuracy, and the seconds per architecture. This is the
+measurement behind the default profile (docs/benchmark.md). Nothing is cached (statistics of many
+profiles would fill the disk), so every run measures the full cost.
+
+    python benchmarks/profile_agreement.py [--archs 40] [--spaces micro,macro] [--only nwot,snip]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from proxylang.cli_bench import BenchSettings, SpaceTruth, baseline_results, load_truth
+from proxylang.evaluate import presample
+from proxylang.profiles import PROFILES, Profile
+
+REFERENCED = ("params", "flops", "l2_norm", "nwot", "snip", "grad_norm", "plain", "fisher", "grasp", "jacov")
+CANDIDATES = {
+    "r64-white-uniform": Profile("r64-white-uniform", 64, 8, "white", "uniform"),
+    "r128-white-uniform": Profile("r128-white-uniform", 128, 8, "white", "uniform"),
+    "r128-pink-regions": Profile("r128-pink-regions", 128, 8, "pink", "regions"),
+    "r128-photos-uniform": Profile("r128-photos-uniform", 128, 8, "photos", "uniform"),
+    "r128-photos-regions": Profile("r128-photos-regions", 128, 8, "photos", "regions"),
+    **PROFILES,
+}
+
+
+def subset(truth: SpaceTruth, archs: list[str]) -> SpaceTruth:
+    index = {a: i for i, a in enumerate(truth.archs)}
+    return SpaceTruth(truth.space, archs, truth.accuracy[[index[a] for a in archs]], truth.records)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archs", type=int, default=40, help="architectures per space (seeded sample)")
+    parser.add_argument("--spaces", default="micro,macro")
+    parser.add_argument("--profiles", default=",".join(CANDIDATES), help="comma-separated candidates")
+    parser.add_argument("--only", default=",".join(REFERENCED), help="comma-separated proxies")
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("PROXYLANG_DATA",
+                                                                         "../shared/benchmarks")))
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    names = args.only.split(",")
+    os.environ["PROXYLANG_CACHE_GB"] = "0"  # measure every extraction, store none
+    print(f"{args.archs} archs per space, device {args.device}, torch threads {torch.get_num_threads()}")
+    print(f"{'profile':<22}{'space':<7}{'s/arch':>7}  " + "".join(f"{n[:9]:>10}" for n in names))
+    for profile_name in args.profiles.split(","):
+        profile = CANDIDATES[profile_name]
+        for space in args.spaces.split(","):
+            with tempfile.TemporaryDirectory() as cache:
+                settings = BenchSettings(args.data, None, profile, 0, args.device, Path(cache))
+                truth = load_truth(space, settings)
+                truth = subset(truth, sorted(presample(truth.archs, args.archs, seed=0)))
+                start = time.perf_counter()
+                results = baseline_results(names, truth, settings, sample=min(50, args.archs), repeats=1)
+                seconds = (time.perf_counter() - start) / len(truth.archs)
+            agree = [results[n].get("kendall_vs_reference", np.nan) for n in names]
+            own = [results[n]["full"]["kendall"] for n in names]
+            print(f"{profile_name:<22}{space:<7}{seconds:>7.2f}  vs ref"
+                  + "".join(f"{v:>10.3f}" for v in agree), flush=True)
+            print(f"{'':<22}{'':<7}{'':>7}  Kd    " + "".join(f"{v:>10.3f}" for v in own), flush=True)
+
+
+if __name__ == "__main__":
+    main()
