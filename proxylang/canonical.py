@@ -5,6 +5,12 @@ their arguments), ``pow``/``exp``/``log``/``abs``/``sign`` use sympy's own funct
 idempotent primitives collapse (``relu(relu(x))`` is ``relu(x)``), symmetric ones sort their arguments,
 ``gt(a, b)`` is ``lt(b, a)``, ``normsum`` is ``mean`` and ``l1norm(x)`` is ``mean(abs(x))``. A constant
 matrix (``x - x``, ``pow(x, 0)``) keeps its shape, so ``sum(pow(W, 0))`` and ``sum(pow(A, 0))`` differ.
+
+The guarded primitives are 0 where x = 0 (``invert``, ``div``, ``log``, ``abslog``), so sympy's own ``1/x``
+and ``log`` would rewrite them wrongly there (``x/x`` is not 1 but ``[x ≠ 0]``, ``exp(log(x))`` is 1 at
+0). They are the functions ``ginv`` and ``glog`` below, which keep only the rules that hold at 0 too and
+become sympy's ``1/x`` and ``log`` where sympy knows the argument is nonzero (``exp(x)``, ``1 + |x|``, a
+nonzero number).
 """
 
 from __future__ import annotations
@@ -37,6 +43,42 @@ def _idempotent_function(name: str) -> type[sympy.Function]:
 _FUNCTIONS: dict[str, type[sympy.Function]] = {name: _idempotent_function(name) for name in _IDEMPOTENT}
 
 
+class ginv(sympy.Function):  # noqa: N801 (the name is part of the keys)
+    """``invert``: 1/x, 0 at 0 (the scalar pseudo-inverse). It is its own inverse and multiplicative
+    (``invert(x * y) = invert(x) * invert(y)`` holds at 0 as well), and ``div(x, y)`` is ``x * ginv(y)``;
+    ``x * ginv(x)`` does not cancel."""
+
+    @classmethod
+    def eval(cls, arg):
+        if arg.is_zero:
+            return sympy.S.Zero
+        if arg.is_zero is False:
+            return 1 / arg
+        if isinstance(arg, cls):
+            return arg.args[0]
+        if isinstance(arg, sympy.Mul):
+            return sympy.Mul(*(cls(factor) for factor in arg.args))
+        if isinstance(arg, sympy.Pow) and arg.exp.is_Integer and arg.exp > 0:
+            return cls(arg.base) ** arg.exp
+        return None
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+
+class glog(sympy.Function):  # noqa: N801
+    """``log``: ln x, 0 at 0 (NaN below 0); ``abslog(x)`` is ``glog(|x|)``. No rule of sympy's ``log``
+    applies unless the argument is known nonzero, so ``exp(glog(x))`` stays."""
+
+    @classmethod
+    def eval(cls, arg):
+        if arg.is_zero:
+            return sympy.S.Zero
+        if arg.is_zero is False:
+            return sympy.log(arg)
+        return None
+
+
 def _function(name: str) -> type[sympy.Function]:
     if name not in _FUNCTIONS:
         _FUNCTIONS[name] = sympy.Function(name)
@@ -67,8 +109,8 @@ def _combine(op: str, args: list[sympy.Expr]) -> sympy.Expr:
     op = _ALIASES.get(op, op)
     simple = {
         "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
-        "div": lambda a, b: a / b, "pow": lambda a, b: a**b, "exp": sympy.exp, "log": sympy.log,
-        "abs": sympy.Abs, "abslog": lambda a: sympy.log(sympy.Abs(a)), "invert": lambda a: 1 / a,
+        "div": lambda a, b: a * ginv(b), "pow": lambda a, b: a**b, "exp": sympy.exp, "log": glog,
+        "abs": sympy.Abs, "abslog": lambda a: glog(sympy.Abs(a)), "invert": ginv,
         "sign": sympy.sign, "l1norm": lambda a: _function("mean")(sympy.Abs(a)),
         "gt": lambda a, b: _function("lt")(b, a),
     }
@@ -108,22 +150,38 @@ def _from_sympy(expr: sympy.Expr) -> Node:
     if isinstance(expr, sympy.Mul):
         above, below = [], []
         for factor in expr.as_ordered_factors():
-            inverse = isinstance(factor, sympy.Pow) and factor.exp.is_number and factor.exp < 0
-            (below if inverse else above).append(1 / factor if inverse else factor)
+            divisor = _divisor(factor)
+            (above if divisor is None else below).append(factor if divisor is None else divisor)
         numerator = _fold("mul", [_from_sympy(f) for f in above]) if above else Num(1.0)
         return Call("div", (numerator, _fold("mul", [_from_sympy(f) for f in below]))) if below else numerator
     if isinstance(expr, sympy.Pow):
         base, exponent = expr.args
-        if exponent == -1:
+        if exponent == -1 and base.is_zero is False:  # where the plain inverse is the guarded one
             return Call("invert", (_from_sympy(base),))
         return Call("pow", (_from_sympy(base), Num(float(exponent))))
-    if isinstance(expr, sympy.log) and isinstance(expr.args[0], sympy.Abs):
+    if isinstance(expr, (sympy.log, glog)) and isinstance(expr.args[0], sympy.Abs):
         return Call("abslog", (_from_sympy(expr.args[0].args[0]),))
-    names = {sympy.exp: "exp", sympy.log: "log", sympy.Abs: "abs", sympy.sign: "sign"}
+    names = {sympy.exp: "exp", sympy.log: "log", glog: "log", ginv: "invert", sympy.Abs: "abs",
+             sympy.sign: "sign"}
     name = names.get(expr.func, expr.func.__name__)
     if name == "fill":
         raise ValueError("a constant matrix has no spelling")
     return Call(name, tuple(_from_sympy(a) for a in expr.args))
+
+
+def _divisor(factor: sympy.Expr) -> sympy.Expr | None:
+    """``d`` when the factor can be spelled as a (guarded) division by ``d`` with the same key: ``ginv(d)``,
+    ``ginv(y)**n`` (``d = y**n``), or ``d**-e`` where sympy knows ``d`` is nonzero. ``None`` otherwise
+    (``W**-1`` stays ``pow(W, -1)``: it is infinite at 0, the division is 0 there)."""
+    if isinstance(factor, ginv):
+        return factor.args[0]
+    if isinstance(factor, sympy.Pow) and factor.exp.is_number and factor.exp.is_real:
+        base, exponent = factor.args
+        if isinstance(base, ginv) and exponent.is_Integer and exponent > 0:
+            return base.args[0] ** exponent
+        if exponent < 0 and base.is_zero is False:
+            return base ** -exponent
+    return None
 
 
 def _fold(op: str, terms: list[Node]) -> Node:
