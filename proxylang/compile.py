@@ -23,7 +23,7 @@ from torch import Tensor
 from proxylang.ast import Call, Input, Node, Num, walk
 from proxylang.check import Typed, check
 from proxylang.errors import ProxylangError
-from proxylang.primitives import PRIMITIVES
+from proxylang.primitives import PRIMITIVES, guarded_div
 from proxylang.stats import INPUTS, NetStats
 from proxylang.types import CONV, NET, N
 
@@ -61,10 +61,14 @@ class Layout:
         return torch.repeat_interleave(torch.arange(self.segments, device=self.device), self.numel)
 
     @cached_property
+    def starts(self) -> Tensor:
+        """Position of the first element of each segment."""
+        return torch.cumsum(self.numel, 0) - self.numel
+
+    @cached_property
     def offset(self) -> Tensor:
         """Position of each element inside its segment."""
-        starts = torch.cumsum(self.numel, 0) - self.numel
-        return torch.arange(int(self.numel.sum()), device=self.device) - starts[self.seg]
+        return torch.arange(int(self.numel.sum()), device=self.device) - self.starts[self.seg]
 
     @cached_property
     def groups(self) -> dict[tuple[int, int], list[int]]:
@@ -237,14 +241,17 @@ class _FusedEvaluator:
         return self.rowwise(x, torch.log_softmax)
 
     def normalize(self, x: Value) -> Value:
-        layout, n = x.layout, x.layout.numel.to(self.dtype)
-        centred = x.data - (self.segment_sum(x.data, layout) / n).index_select(0, layout.seg)
+        """As ``primitives._normalize`` on every segment: shifted by the segment's first element (so a
+        constant matrix is exactly zero), centred, divided by the population std, 0 where that is 0."""
+        layout, n = x.layout, x.layout.numel.to(x.data.dtype)
+        shifted = x.data - x.data[layout.starts].index_select(0, layout.seg)
+        centred = shifted - (self.segment_sum(shifted, layout) / n).index_select(0, layout.seg)
         std = (self.segment_sum(centred.square(), layout) / n).sqrt()
-        return Value(centred / std.index_select(0, layout.seg), layout)
+        return Value(guarded_div(centred, std.index_select(0, layout.seg)), layout)
 
     def cosine(self, a: Value, b: Value) -> Value:
         s = lambda t: self.segment_sum(t, a.layout)  # noqa: E731
-        return Value(s(a.data * b.data) / (s(a.data.square()).sqrt() * s(b.data.square()).sqrt()),
+        return Value(guarded_div(s(a.data * b.data), s(a.data.square()).sqrt() * s(b.data.square()).sqrt()),
                      a.layout.scalar())
 
     def l1loss(self, a: Value, b: Value) -> Value:
@@ -285,15 +292,15 @@ class _FusedEvaluator:
 
     def layersum(self, x: Value, typed: Typed) -> Value:
         nets = torch.arange(self.n, device=self.device)
+        data = x.data
         if x.layout.shapes is None:
             total = torch.zeros(self.n, dtype=x.data.dtype, device=self.device)
-            return Value(total.index_add_(0, x.layout.owner, x.data), Layout(nets, None, self.n))
+            return Value(total.index_add_(0, x.layout.owner, data), Layout(nets, None, self.n))
         shapes = [concrete_shape(typed.type.shape, b) for b in self.packed.batch_sizes]
         out_layout = Layout(nets, shapes, self.n)
-        starts = torch.cumsum(out_layout.numel, 0) - out_layout.numel
-        target = starts[x.layout.owner[x.layout.seg]] + x.layout.offset
+        target = out_layout.starts[x.layout.owner[x.layout.seg]] + x.layout.offset
         total = torch.zeros(int(out_layout.numel.sum()), dtype=x.data.dtype, device=self.device)
-        return Value(total.index_add_(0, target, x.data), out_layout)
+        return Value(total.index_add_(0, target, data), out_layout)
 
     def norm_avt(self, typed: Typed) -> Value:
         p = self.net_scalar(typed.args[0])

@@ -13,6 +13,11 @@ cannot drift apart:
 - ``matrix``: ``batched`` maps stacks ``[B, m, n]`` (so the compiler can group equal shapes);
 - ``distance``: two equal-shape matrices to one scalar (``eager`` is the reference formula);
 - ``layersum`` and ``norm_avt``: change the level (site -> network).
+
+``invert``, ``log``, ``abslog``, ``div``, ``normalize`` and ``cosine`` are *guarded*: where they are undefined
+because of a zero (1/0, ln 0, x/0, a constant matrix's z-score, the cosine of a zero matrix) they give 0,
+so a layer whose gradient is exactly zero (a dead 'none' edge) contributes nothing instead of making the
+whole network invalid. ``log`` of a negative number stays NaN (take ``abs`` first).
 """
 
 from __future__ import annotations
@@ -130,8 +135,30 @@ def norm_avt_rule(types: list[Type]) -> Type:
 
 # ---- kernels that need more than one torch call ---------------------------------------------------
 
+def guarded_div(x: Tensor, y: Tensor) -> Tensor:
+    """x / y, and 0 where y = 0: the kernel of ``div`` and the last step of ``normalize`` and ``cosine``, in
+    the eager oracle and in the fused compiler alike."""
+    return torch.where(y == 0, 0.0, x / y)
+
+
+def _invert(x: Tensor) -> Tensor:
+    return torch.where(x == 0, 0.0, torch.reciprocal(x))
+
+
+def _log(x: Tensor) -> Tensor:
+    return torch.where(x == 0, 0.0, torch.log(x))  # a negative x stays NaN: abs first
+
+
+def _abslog(x: Tensor) -> Tensor:
+    return torch.where(x == 0, 0.0, torch.log(x.abs()))
+
+
 def _normalize(x: Tensor) -> Tensor:
-    return (x - x.mean()) / x.std(correction=0)
+    # shifted by its first element, a constant matrix is exactly zero whatever its value (its mean then
+    # rounds to nothing), so its std is exactly 0 and the result all zeros, here and in the fused form
+    shifted = x - x.reshape(-1)[0]
+    centred = shifted - shifted.mean()
+    return guarded_div(centred, centred.square().mean().sqrt())
 
 
 def _gram(x: Tensor) -> Tensor:
@@ -148,7 +175,7 @@ def _slogdet(x: Tensor) -> Tensor:
 
 
 def _cosine(a: Tensor, b: Tensor) -> Tensor:
-    return (a * b).sum() / (a.square().sum().sqrt() * b.square().sum().sqrt())
+    return guarded_div((a * b).sum(), a.square().sum().sqrt() * b.square().sum().sqrt())
 
 
 def _kl(a: Tensor, b: Tensor) -> Tensor:
@@ -211,15 +238,15 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in [
     _elementwise("pow", 2, _pow, "x^p elementwise; p is a numeric literal (default 2)", r"{0}^{{{1}}}",
                  literal_exponent=True),
     _elementwise("exp", 1, torch.exp, "e^x", r"e^{{{0}}}"),
-    _elementwise("log", 1, torch.log, "ln x (invalid where x ≤ 0)", r"\ln\left({0}\right)"),
-    _elementwise("abslog", 1, lambda x: torch.log(x.abs()), "ln |x| (invalid where x = 0)",
-                 r"\ln\left|{0}\right|"),
+    _elementwise("log", 1, _log, "ln x; 0 where x = 0 (invalid where x < 0: abs first)",
+                 r"\ln\left({0}\right)"),
+    _elementwise("abslog", 1, _abslog, "ln |x|; 0 where x = 0", r"\ln\left|{0}\right|", keeps_finite=True),
     _elementwise("abs", 1, torch.abs, "|x|", r"\left|{0}\right|", keeps_finite=True),
     _elementwise("relu", 1, torch.relu, "max(x, 0)", r"\operatorname{{relu}}\left({0}\right)",
                  keeps_finite=True),
     _elementwise("sign", 1, torch.sign, "−1, 0 or 1 by the sign of x (not softsign)",
                  r"\operatorname{{sgn}}\left({0}\right)", keeps_finite=True),
-    _elementwise("invert", 1, torch.reciprocal, "1/x (invalid where x = 0)", r"\frac{{1}}{{{0}}}"),
+    _elementwise("invert", 1, _invert, "1/x; 0 where x = 0", r"\frac{{1}}{{{0}}}"),
     _elementwise("sigmoid", 1, torch.sigmoid, "1/(1 + e^−x)", r"\sigma\left({0}\right)", keeps_finite=True),
     _elementwise("noop", 1, _identity, "x (the identity, for search spaces that need one)", r"{0}",
                  keeps_finite=True),
@@ -230,8 +257,9 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in [
     Primitive("logsoftmax", 1, "rowwise", "x_ij − ln Σ_j e^x_ij along each row", "m×n → m×n",
               r"\log\operatorname{{softmax}}\left({0}\right)", matrix_to_same,
               eager=lambda x: torch.log_softmax(x, dim=-1), keeps_finite=True),
-    Primitive("normalize", 1, "normalize", "(x − mean x) / std x over the whole matrix (population std)",
-              "m×n → m×n", r"\operatorname{{z}}\left({0}\right)", matrix_to_same, eager=_normalize),
+    Primitive("normalize", 1, "normalize", "(x − mean x) / std x over the whole matrix (population std); "
+              "all zeros where std x = 0 (a constant matrix)", "m×n → m×n",
+              r"\operatorname{{z}}\left({0}\right)", matrix_to_same, eager=_normalize),
     Primitive("gram", 1, "matrix", "X Xᵀ", "m×n → m×m", r"{0}{0}^{{\top}}", gram_rule, batched=_gram),
     # unary, matrix to scalar
     _reduce("sum", _identity, _total, "Σ_ij x_ij", r"\sum\left({0}\right)"),
@@ -247,7 +275,7 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in [
     _elementwise("add", 2, torch.add, "x + y", r"{0} + {1}"),
     _elementwise("sub", 2, torch.sub, "x − y", r"{0} - {1}"),
     _elementwise("mul", 2, torch.mul, "x ⊙ y (elementwise product)", r"{0} \odot {1}"),
-    _elementwise("div", 2, torch.div, "x / y elementwise (invalid where y = 0)", r"\frac{{{0}}}{{{1}}}"),
+    _elementwise("div", 2, guarded_div, "x / y elementwise; 0 where y = 0", r"\frac{{{0}}}{{{1}}}"),
     _elementwise("lt", 2, _compare(torch.lt), "1 where x < y else 0", r"\left[{0} < {1}\right]",
                  keeps_finite=True),
     _elementwise("gt", 2, _compare(torch.gt), "1 where x > y else 0", r"\left[{0} > {1}\right]",
@@ -260,10 +288,12 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in [
               "m×d, n×d → m×n", r"\operatorname{{dist}}\left({0}, {1}\right)", row_distance_rule,
               batched=torch.cdist),
     Primitive("hamming", 2, "matrix", "number of positions where rows i of X and j of Y differ in sign "
-              "(codes x > 0)", "m×d, n×d → m×n", r"\operatorname{{ham}}\left({0}, {1}\right)",
-              row_distance_rule, batched=_hamming, keeps_finite=True),
+              "(codes x > 0)", "m×d, n×d → m×n",
+              r"\operatorname{{ham}}\left({0}, {1}\right)", row_distance_rule, batched=_hamming,
+              keeps_finite=True),
     # binary, two matrices to one scalar
-    _distance("cosine", _cosine, "Σ x y / (‖x‖ ‖y‖) over all elements", r"\cos\left({0}, {1}\right)"),
+    _distance("cosine", _cosine, "Σ x y / (‖x‖ ‖y‖) over all elements; 0 where either is all zeros",
+              r"\cos\left({0}, {1}\right)"),
     _distance("kl", _kl, "mean over rows of KL(softmax x_i ‖ softmax y_i)",
               r"\operatorname{{KL}}\left({0} \,\|\, {1}\right)"),
     _distance("l1loss", lambda a, b: (a - b).abs().mean(), "Σ |x − y| / numel",
@@ -271,8 +301,9 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in [
     _distance("mse", lambda a, b: (a - b).square().mean(), "Σ (x − y)² / numel",
               r"\operatorname{{MSE}}\left({0}, {1}\right)"),
     # levels
-    Primitive("layersum", 1, "layersum", "Σ over the sites of a network", "same shape, site → net "
-              "(the shape must not depend on per-site dimensions)", r"\sum_{{l}} {0}", layersum_rule),
+    Primitive("layersum", 1, "layersum", "Σ over the sites of a network",
+              "same shape, site → net (the shape must not depend on per-site dimensions)", r"\sum_{{l}} {0}",
+              layersum_rule),
     Primitive("norm_avt", 1, "norm_avt", "(p − min p) / (max p − min p), min and max over a calibration "
               "pre-sample (AVT, SasWOT Eq. 3–4)", "whole proxy → net scalar",
               r"\operatorname{{AVT}}\left({0}\right)", norm_avt_rule),
