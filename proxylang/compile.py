@@ -291,15 +291,16 @@ class _FusedEvaluator:
         return Value(torch.cat([r.reshape(-1) for r in results]), Layout(owner, shapes, self.n))
 
     def layersum(self, x: Value, typed: Typed) -> Value:
+        """Sum over the sites of each network, in float64 (sums of counts stay exact past 2**24)."""
         nets = torch.arange(self.n, device=self.device)
-        data = x.data
+        data = x.data.to(torch.float64)
         if x.layout.shapes is None:
-            total = torch.zeros(self.n, dtype=x.data.dtype, device=self.device)
+            total = torch.zeros(self.n, dtype=torch.float64, device=self.device)
             return Value(total.index_add_(0, x.layout.owner, data), Layout(nets, None, self.n))
         shapes = [concrete_shape(typed.type.shape, b) for b in self.packed.batch_sizes]
         out_layout = Layout(nets, shapes, self.n)
         target = out_layout.starts[x.layout.owner[x.layout.seg]] + x.layout.offset
-        total = torch.zeros(int(out_layout.numel.sum()), dtype=x.data.dtype, device=self.device)
+        total = torch.zeros(int(out_layout.numel.sum()), dtype=torch.float64, device=self.device)
         return Value(total.index_add_(0, target, data), out_layout)
 
     def norm_avt(self, typed: Typed) -> Value:
@@ -365,8 +366,8 @@ class _EagerEvaluator:
         sites = len(self.stats.W) if typed.type.level == CONV else len(self.stats.R)
         if not sites:
             shape = concrete_shape(typed.type.shape, self.stats.batch_size)
-            return torch.zeros(shape, dtype=self.dtype)
-        return sum(self.at(typed, site) for site in range(sites))
+            return torch.zeros(shape, dtype=torch.float64)
+        return sum(self.at(typed, site).to(torch.float64) for site in range(sites))
 
     def at(self, typed: Typed, site: int | None) -> Tensor:
         out = self.compute(typed, site)

@@ -17,7 +17,8 @@ cannot drift apart:
 ``invert``, ``log``, ``abslog``, ``div``, ``normalize`` and ``cosine`` are *guarded*: where they are undefined
 because of a zero (1/0, ln 0, x/0, a constant matrix's z-score, the cosine of a zero matrix) they give 0,
 so a layer whose gradient is exactly zero (a dead 'none' edge) contributes nothing instead of making the
-whole network invalid. ``log`` of a negative number stays NaN (take ``abs`` first).
+whole network invalid. ``log`` of a negative number stays NaN (take ``abs`` first). ``hamming`` counts,
+and ``layersum`` sums over sites, in float64 (see docs/language.md).
 """
 
 from __future__ import annotations
@@ -165,9 +166,40 @@ def _gram(x: Tensor) -> Tensor:
     return x @ x.transpose(-1, -2)
 
 
+def promoted(*ts: Tensor) -> list[Tensor]:
+    """The operands in their common dtype (``hamming`` and ``layersum`` give float64, inputs are float32)."""
+    dtype = ts[0].dtype
+    for t in ts[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    return [t.to(dtype) for t in ts]
+
+
+def _matmul(a: Tensor, b: Tensor) -> Tensor:
+    return torch.matmul(*promoted(a, b))
+
+
+def _cdist(a: Tensor, b: Tensor) -> Tensor:
+    return torch.cdist(*promoted(a, b))
+
+
+COUNT_CHUNK = 1 << 20  # columns per matmul of 0/1 codes: float32 is exact up to 2**24
+
+
 def _hamming(a: Tensor, b: Tensor) -> Tensor:
-    ca, cb = (a > 0).to(a.dtype), (b > 0).to(b.dtype)
-    return ca @ (1 - cb).transpose(-1, -2) + (1 - ca) @ cb.transpose(-1, -2)
+    """Counts in float64: |a_i| + |b_j| - 2 a_i . b_j over the codes ``x > 0``. The dot products run in
+    float32 on chunks of at most ``COUNT_CHUNK`` columns (exact: integers below 2**24) and add up in
+    float64, so a count is exact up to 2**53 while the matmuls keep float32 speed."""
+    ones_a = (a > 0).sum(-1, dtype=torch.float64)
+    ones_b = (b > 0).sum(-1, dtype=torch.float64)
+    both = None
+    for start in range(0, a.shape[-1], COUNT_CHUNK):
+        ca = (a[..., start:start + COUNT_CHUNK] > 0).to(torch.float32)
+        cb = (b[..., start:start + COUNT_CHUNK] > 0).to(torch.float32)
+        part = (ca @ cb.transpose(-1, -2)).to(torch.float64)
+        both = part if both is None else both + part
+    if both is None:  # rows of length 0
+        both = torch.zeros((*a.shape[:-1], b.shape[-2]), dtype=torch.float64, device=a.device)
+    return ones_a.unsqueeze(-1) + ones_b.unsqueeze(-2) - 2 * both
 
 
 def _slogdet(x: Tensor) -> Tensor:
@@ -283,12 +315,12 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in [
     _elementwise("eq", 2, _compare(torch.eq), "1 where x = y else 0", r"\left[{0} = {1}\right]",
                  keeps_finite=True),
     # binary, matrix
-    Primitive("matmul", 2, "matrix", "X Y", "m×k, k×n → m×n", r"{0}\,{1}", matmul_rule, batched=torch.matmul),
+    Primitive("matmul", 2, "matrix", "X Y", "m×k, k×n → m×n", r"{0}\,{1}", matmul_rule, batched=_matmul),
     Primitive("pairwise", 2, "matrix", "Euclidean distance between row i of X and row j of Y",
               "m×d, n×d → m×n", r"\operatorname{{dist}}\left({0}, {1}\right)", row_distance_rule,
-              batched=torch.cdist),
+              batched=_cdist),
     Primitive("hamming", 2, "matrix", "number of positions where rows i of X and j of Y differ in sign "
-              "(codes x > 0)", "m×d, n×d → m×n",
+              "(codes x > 0), exact counts in float64", "m×d, n×d → m×n",
               r"\operatorname{{ham}}\left({0}, {1}\right)", row_distance_rule, batched=_hamming,
               keeps_finite=True),
     # binary, two matrices to one scalar
@@ -301,7 +333,7 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in [
     _distance("mse", lambda a, b: (a - b).square().mean(), "Σ (x − y)² / numel",
               r"\operatorname{{MSE}}\left({0}, {1}\right)"),
     # levels
-    Primitive("layersum", 1, "layersum", "Σ over the sites of a network",
+    Primitive("layersum", 1, "layersum", "Σ over the sites of a network, in float64",
               "same shape, site → net (the shape must not depend on per-site dimensions)", r"\sum_{{l}} {0}",
               layersum_rule),
     Primitive("norm_avt", 1, "norm_avt", "(p − min p) / (max p − min p), min and max over a calibration "

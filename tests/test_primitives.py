@@ -1,4 +1,4 @@
-"""Guarded primitives (zero where undefined) on a network with a dead layer."""
+"""Guarded primitives (zero where undefined) on a network with a dead layer, and exact float64 counts."""
 
 from __future__ import annotations
 
@@ -128,3 +128,43 @@ def test_simplify_keeps_scores_of_guarded_proxies(dead_stats):
         (a, va), (b, vb) = compile_proxy(node)(dead_stats), compile_proxy(simple)(dead_stats)
         assert va.tolist() == vb.tolist(), (text, simple)
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
+# ---- exact counts ------------------------------------------------------------------------------
+
+def test_hamming_is_float64_and_exact_past_two_to_the_24():
+    n = 2**24 + 1  # the first integer float32 cannot hold
+    assert float(torch.tensor(float(n), dtype=torch.float32)) != n
+    ones = torch.ones(1, 1, n)  # 64 MiB
+    out = PRIMITIVES["hamming"].batched(ones, -ones)
+    assert out.dtype == torch.float64 and out.tolist() == [[[float(n)]]]
+    assert PRIMITIVES["hamming"].batched(ones, ones).tolist() == [[[0.0]]]
+
+
+def test_counts_summed_over_sites_stay_exact():
+    """Two ReLU sites of 2**23 + 1 and 2**23 features: row 0 positive, row 1 negative. Each site's count
+    fits float32; their sum over sites, 2**24 + 1, needs the float64 of hamming and layersum."""
+    sites = []
+    for features in (2**23 + 1, 2**23):
+        r = torch.ones(2, features)
+        r[1] = -1
+        sites.append(r)
+    stats = [NetStats([], [], [], sites)]
+    n = 2**24 + 1
+    for text, expected in [("sum(layersum(hamming(R, R)))", 2 * n), ("sum(layersum(gram(R > 0)))", n),
+                           ("sum(hamming(R, R))", 2 * n)]:
+        node = parse(text)
+        (score,), (valid,) = compile_proxy(node)(stats)
+        (ref,), (ref_valid,) = evaluate_eager(node, stats)
+        assert valid and ref_valid and float(score) == float(ref) == expected, text
+
+
+def test_float64_counts_mix_with_float32_matrices(dead_stats):
+    stats = [s.to("cpu", torch.float32) for s in dead_stats]
+    for text in ["sum(matmul(hamming(R, R), gram(R)))", "sum(pairwise(hamming(R, R), gram(R)))",
+                 "sum(hamming(R, R) * gram(R))", "slogdet(layersum(hamming(R, R)) + layersum(gram(R)))"]:
+        node = parse(text)
+        scores, valid = compile_proxy(node)(stats)
+        ref_scores, ref_valid = evaluate_eager(node, stats)
+        assert valid.tolist() == ref_valid.tolist(), text
+        torch.testing.assert_close(scores[valid], ref_scores[valid], rtol=1e-5, atol=1e-5)
