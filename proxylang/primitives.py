@@ -186,20 +186,17 @@ COUNT_CHUNK = 1 << 20  # columns per matmul of 0/1 codes: float32 is exact up to
 
 
 def _hamming(a: Tensor, b: Tensor) -> Tensor:
-    """Counts in float64: |a_i| + |b_j| - 2 a_i . b_j over the codes ``x > 0``. The dot products run in
-    float32 on chunks of at most ``COUNT_CHUNK`` columns (exact: integers below 2**24) and add up in
-    float64, so a count is exact up to 2**53 while the matmuls keep float32 speed."""
-    ones_a = (a > 0).sum(-1, dtype=torch.float64)
-    ones_b = (b > 0).sum(-1, dtype=torch.float64)
-    both = None
+    """Counts in float64: |a_i| + |b_j| - 2 a_i . b_j over the codes ``x > 0``. The row sums and dot
+    products run in float32 on chunks of at most ``COUNT_CHUNK`` columns (exact: integers below 2**24)
+    and add up in float64, so a count is exact up to 2**53 while the work keeps float32 speed (one matmul
+    instead of the two of ``c_a (1 - c_b)ᵀ + (1 - c_a) c_bᵀ``)."""
+    out = torch.zeros((*a.shape[:-1], b.shape[-2]), dtype=torch.float64, device=a.device)
     for start in range(0, a.shape[-1], COUNT_CHUNK):
         ca = (a[..., start:start + COUNT_CHUNK] > 0).to(torch.float32)
         cb = (b[..., start:start + COUNT_CHUNK] > 0).to(torch.float32)
-        part = (ca @ cb.transpose(-1, -2)).to(torch.float64)
-        both = part if both is None else both + part
-    if both is None:  # rows of length 0
-        both = torch.zeros((*a.shape[:-1], b.shape[-2]), dtype=torch.float64, device=a.device)
-    return ones_a.unsqueeze(-1) + ones_b.unsqueeze(-2) - 2 * both
+        out += ca.sum(-1).to(torch.float64).unsqueeze(-1) + cb.sum(-1).to(torch.float64).unsqueeze(-2)
+        out -= 2 * (ca @ cb.transpose(-1, -2)).to(torch.float64)
+    return out
 
 
 def _slogdet(x: Tensor) -> Tensor:
