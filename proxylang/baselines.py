@@ -9,8 +9,9 @@ following NASLib's definitions (``naslib/predictors/utils/pruners/measures``) wi
 
 - Sites are NASLib's: the modules of the profile's ``classic_sites`` types (``Conv2d`` and ``Linear`` in
   every profile, so a decoder's ``ConvTranspose2d`` layers are left out, as the reference scores leave
-  them out). Expression baselines get the same sites (:meth:`proxylang.stats.NetStats.only_sites`);
-  SasWOT and searched proxies keep every site. Sums run over sites and elements.
+  them out). Expression baselines get the same sites (:meth:`proxylang.stats.NetStats.only_sites`),
+  except the whole-model counts ``params`` and ``flops`` (``WHOLE_MODEL``); SasWOT and searched proxies
+  keep every site. Sums run over sites and elements.
 - The network is scored in training mode (batch statistics), like NASLib; functions that change
   weights work on a deep copy, so ``model`` is left as it was.
 - A score that overflows or is undefined comes back as NaN or ±inf; the evaluation ranks it last.
@@ -52,6 +53,8 @@ ZEN_MIXUP = 1e-2  # zen: size of the input perturbation
 BASELINES = ("fisher", "flops", "grad_norm", "grasp", "epe_nas", "jacov", "nwot", "params", "snip",
              "synflow", "zen", "l2_norm", "plain")
 EXPRESSION_BASELINES = ("grad_norm", "l2_norm", "nwot", "params", "plain", "snip")
+# NASLib counts these over the whole model (its model_stats), not over its per-layer sites
+WHOLE_MODEL = ("flops", "params")
 
 
 def site_types(names: tuple[str, ...]) -> Sites:

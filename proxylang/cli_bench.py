@@ -27,6 +27,7 @@ from proxylang.baselines import (
     BASELINES,
     EXPRESSION_BASELINES,
     NETWORK_BASELINES,
+    WHOLE_MODEL,
     library_expression,
     score_network,
 )
@@ -127,28 +128,32 @@ def listed_archs(path: Path, space: str, known: list[str]) -> list[str]:
     return [by_key[k] for k in by_key if k in wanted]
 
 
+Scores = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
 def score_expressions(nodes: dict[str, Any], truth: SpaceTruth, settings: BenchSettings, desc: str,
-                      sites: tuple[str, ...] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                      sites: dict[str, tuple[str, ...]] | None = None) -> Scores:
     """Scores of proxy expressions on every architecture of a space, in one pass over the statistics;
-    proxies with ``norm_avt`` are calibrated first on a seeded pre-sample. ``sites`` keeps only the
-    conv sites of those module types (the classic proxies' NASLib convention)."""
+    proxies with ``norm_avt`` are calibrated first on a seeded pre-sample. ``sites`` maps a proxy to the
+    module types whose conv sites it reads (the classic proxies' NASLib convention); the others read all."""
     from proxylang import compile_proxy
     from proxylang.search_data import uses_avt
 
     cache = settings.stats_cache(truth.space)
+    sites = sites or {}
 
-    def statistics(arch: str) -> NetStats:
-        stats = cache.get(arch)
-        return stats if sites is None else stats.only_sites(sites)
+    def on_sites(name: str, stats: list[NetStats]) -> list[NetStats]:
+        return [s.only_sites(sites[name]) for s in stats] if name in sites else stats
 
-    proxies = {name: compile_proxy(node) for name, node in nodes.items()}
+    compiled = {name: compile_proxy(node) for name, node in nodes.items()}
     normalised = [name for name, node in nodes.items() if uses_avt(node)]
     if normalised:
-        calibration = [statistics(a) for a in presample(truth.archs, AVT_PRESAMPLE, settings.seed)]
+        calibration = [cache.get(a) for a in presample(truth.archs, AVT_PRESAMPLE, settings.seed)]
         for name in normalised:
-            proxies[name].calibrate(calibration)
+            compiled[name].calibrate(on_sites(name, calibration))
         del calibration
-    stream = (statistics(a) for a in truth.archs)
+    proxies = {name: (lambda stats, name=name: compiled[name](on_sites(name, stats))) for name in nodes}
+    stream = (cache.get(a) for a in truth.archs)
     return score_proxies(proxies, stream, total=len(truth.archs), desc=desc)
 
 
@@ -327,8 +332,8 @@ def baseline_results(names: list[str], truth: SpaceTruth, settings: BenchSetting
         scores[name] = (values, None)
     expressions = {n: library_expression(n) for n in names if n in EXPRESSION_BASELINES}
     if expressions:
-        scores.update(score_expressions(expressions, truth, settings, f"{truth.space} statistics",
-                                        sites=settings.profile.classic_sites))
+        sites = {n: settings.profile.classic_sites for n in expressions if n not in WHOLE_MODEL}
+        scores.update(score_expressions(expressions, truth, settings, f"{truth.space} statistics", sites))
     results = {}
     for name in names:
         values, valid = scores[name]

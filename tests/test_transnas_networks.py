@@ -98,3 +98,22 @@ def test_zero_edge_keeps_the_graph_when_channels_are_kept():
     x = torch.randn(1, 128, 8, 8, requires_grad=True)
     out = zero(x)
     assert out.shape == (1, 128, 8, 8) and not out.any() and out.requires_grad
+
+
+def _l2_norm(model: nn.Module) -> float:
+    """NASLib's l2_norm: Σ ‖W‖₂ over Conv2d and Linear weights."""
+    return sum(float(m.weight.detach().norm()) for m in model.modules() if type(m) in (nn.Conv2d, nn.Linear))
+
+
+@pytest.mark.parametrize("space", ["micro", "macro"])
+def test_benchmark_init_reproduces_the_reference_l2_norm(space):
+    for key, record in _sample(space, 3):
+        torch.manual_seed(0)
+        ours = _l2_norm(build_network(space, key))
+        assert ours == pytest.approx(record["l2_norm"]["score"], rel=0.01), key
+    torch.manual_seed(0)
+    default = build_network("micro", "(1, 0, 0, 2, 1, 0)")
+    for m in default.encoder.modules():  # PyTorch's default init, what the networks had before
+        if isinstance(m, (nn.Conv2d, nn.BatchNorm2d)):
+            m.reset_parameters()
+    assert _l2_norm(default) < 0.6 * 341.56  # the data file's value for this arch
