@@ -276,19 +276,20 @@ def common_options(f: Any) -> Any:
 
 
 @click.command("eval")
-@click.argument("expr_file", type=str)
+@click.argument("expr_files", nargs=-1, required=True, type=str)
 @common_options
 @click.option("--scores-out", type=click.Path(dir_okay=False, path_type=Path),
-              help="CSV with one arch,score row per scored architecture.")
+              help="CSV with one arch,score,space,valid,proxy row per scored architecture and proxy.")
 @click.option("--against", multiple=True, metavar="NAME",
               help="A library proxy (e.g. nwot) to compare with on the same archs: Kd difference, 95 %% "
-                   "bootstrap interval, share of resamples where EXPR_FILE ranks better. Repeatable.")
-def eval_command(expr_file: str, bench: str, space: str, sample: int, repeats: int, bench_file: Path | None,
-                 data_dir: Path, arch_file: Path | None, profile: str, images: Path | None,
-                 labels: Path | None, resolution: int | None, batch_size: int | None, seed: int,
-                 device: str | None, cache: Path | None,
-                 scores_out: Path | None, against: tuple[str, ...]) -> None:
-    """Rank correlation of the proxy in EXPR_FILE (.px, or - for stdin) with trained accuracy."""
+                   "bootstrap interval, share of resamples where the proxy ranks better. Repeatable.")
+def eval_command(expr_files: tuple[str, ...], bench: str, space: str, sample: int, repeats: int,
+                 bench_file: Path | None, data_dir: Path, arch_file: Path | None, profile: str,
+                 images: Path | None, labels: Path | None, resolution: int | None, batch_size: int | None,
+                 seed: int, device: str | None, cache: Path | None, scores_out: Path | None,
+                 against: tuple[str, ...]) -> None:
+    """Rank correlation of the proxy in each EXPR_FILE (.px, or - for stdin) with trained accuracy; several
+    files are scored in one pass over the statistics."""
     from proxylang import parse
     from proxylang.cli import read_proxy_text, user_errors
 
@@ -296,25 +297,29 @@ def eval_command(expr_file: str, bench: str, space: str, sample: int, repeats: i
         settings = _settings(data_dir, bench_file, profile, resolution, batch_size, seed, device, cache,
                              images, labels, arch_file)
         spaces = _spaces(space, settings)
-        text, source = read_proxy_text(expr_file)
-        node = parse(text, source)
+        sources = [read_proxy_text(path) for path in expr_files]
+        nodes = {f"{i}:{source}": parse(text, source) for i, (text, source) in enumerate(sources)}
         rivals = {name: library_expression(name) for name in against}
         rows = []
         for name in spaces:
             truth = load_truth(name, settings)
-            scored = score_expressions({"proxy": node, **rivals}, truth, settings, f"{name} statistics")
-            scores, valid = scored["proxy"]
-            result = sampled_protocol(scores, truth.accuracy, valid, sample, repeats, seed)
-            click.echo(protocol_table(name, result, len(truth.archs), settings))
-            for rival in rivals:
-                click.echo(comparison_line(rival, paired_bootstrap(scores, scored[rival][0], truth.accuracy,
-                                                                   valid, scored[rival][1], seed=seed)))
-            rows += [(a, s, name, bool(v)) for a, s, v in zip(truth.archs, scores, valid, strict=True)]
+            scored = score_expressions({**nodes, **rivals}, truth, settings, f"{name} statistics")
+            for key, (_, source) in zip(nodes, sources, strict=True):
+                scores, valid = scored[key]
+                result = sampled_protocol(scores, truth.accuracy, valid, sample, repeats, seed)
+                if len(nodes) > 1:
+                    click.echo(f"== {source}")
+                click.echo(protocol_table(name, result, len(truth.archs), settings))
+                for rival in rivals:
+                    click.echo(comparison_line(rival, paired_bootstrap(
+                        scores, scored[rival][0], truth.accuracy, valid, scored[rival][1], seed=seed)))
+                rows += [(a, s, name, bool(v), source)
+                         for a, s, v in zip(truth.archs, scores, valid, strict=True)]
         if scores_out is not None:
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\n")
-            writer.writerow(["arch", "score", "space", "valid"])
-            writer.writerows((a, repr(float(s)), sp, int(v)) for a, s, sp, v in rows)
+            writer.writerow(["arch", "score", "space", "valid", "proxy"])
+            writer.writerows((a, repr(float(s)), sp, int(v), src) for a, s, sp, v, src in rows)
             try:
                 scores_out.write_text(buffer.getvalue())
             except OSError as exc:

@@ -128,3 +128,18 @@ def test_baselines_table_json_and_reference_agreement(bench, tmp_path):
     assert len(list((tmp_path / "cache" / "baselines").rglob("scores.json"))) == 1
     bad = CliRunner().invoke(baselines_command, [*common(bench, tmp_path), "--only", "magic"])
     assert bad.exit_code != 0 and "unknown baseline 'magic'" in bad.output
+
+
+def test_eval_scores_several_files_in_one_pass(bench, tmp_path):
+    l1, l2 = tmp_path / "l1.px", tmp_path / "l2.px"
+    l1.write_text("sum(abs(W))\n")
+    l2.write_text("frobenius(W)\n")
+    out = tmp_path / "scores.csv"
+    args = [str(l1), str(l2), *common(bench, tmp_path), "--scores-out", str(out)]
+    both = CliRunner().invoke(eval_command, args)
+    assert both.exit_code == 0, both.output
+    assert both.stdout.count("== ") == 2 and f"== {l2}" in both.stdout
+    rows = list(csv.DictReader(out.open()))
+    assert [r["proxy"] for r in rows] == [str(l1)] * len(ARCHS) + [str(l2)] * len(ARCHS)
+    alone = CliRunner().invoke(eval_command, [str(l2), *common(bench, tmp_path)])
+    assert alone.stdout in both.stdout  # the same table as a run of that file alone
