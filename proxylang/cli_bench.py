@@ -327,10 +327,9 @@ def eval_command(expr_files: tuple[str, ...], bench: str, space: str, sample: in
             click.echo(f"wrote {len(rows)} scores to {scores_out}")
 
 
-def baseline_results(names: list[str], truth: SpaceTruth, settings: BenchSettings, sample: int,
-                     repeats: int) -> dict[str, dict[str, Any]]:
-    """Protocol figures of every named baseline on one space, plus how our scores agree (Kendall) with
-    the file's stored reference scores of the same proxy, and what those reference scores reach."""
+def baseline_scores(names: list[str], truth: SpaceTruth,
+                    settings: BenchSettings) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """Scores (and validity, for expression baselines) of every named baseline on every architecture."""
     scores: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     network = [n for n in names if n in NETWORK_BASELINES]
     for name, values in network_baseline_scores(network, truth, settings).items():
@@ -339,6 +338,14 @@ def baseline_results(names: list[str], truth: SpaceTruth, settings: BenchSetting
     if expressions:
         sites = {n: settings.profile.classic_sites for n in expressions if n not in WHOLE_MODEL}
         scores.update(score_expressions(expressions, truth, settings, f"{truth.space} statistics", sites))
+    return scores
+
+
+def baseline_results(names: list[str], truth: SpaceTruth, settings: BenchSettings, sample: int,
+                     repeats: int) -> dict[str, dict[str, Any]]:
+    """Protocol figures of every named baseline on one space, plus how our scores agree (Kendall) with
+    the file's stored reference scores of the same proxy, and what those reference scores reach."""
+    scores = baseline_scores(names, truth, settings)
     results = {}
     for name in names:
         values, valid = scores[name]
