@@ -32,6 +32,7 @@ from proxylang.errors import ProxylangError
 from proxylang.evaluate import correlations
 from proxylang.evolve import STRATEGIES, Search, SearchConfig, SearchResult, config_from_mapping
 from proxylang.plots import plot_proxy_vs_accuracy, plot_search_curves
+from proxylang.profiles import PROFILES
 from proxylang.search_data import (
     DataConfig,
     ProxyFitness,
@@ -263,10 +264,12 @@ def run_evolve(settings: RunSettings, out: Path, data_dir: Path | None, cache: P
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
               help="Statistics cache, shared with proxylang eval [default: $PROXYLANG_CACHE, else "
                    "~/.cache/proxylang].")
+@click.option("--profile", type=click.Choice(list(PROFILES)),
+              help="Measurement profile of the statistics [default: the config's, else lite].")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 def evolve(bench: str, space: str, config_path: Path | None, strategy: str | None, population: int | None,
            iterations: int | None, seed: int | None, workers: int, out: Path | None, data_dir: Path | None,
-           cache: Path | None, resume: bool) -> None:
+           cache: Path | None, profile: str | None, resume: bool) -> None:
     """Search a zero-cost proxy with SasWOT's Algorithm 1 and report its Kd on held-out architectures."""
     out = out or Path("runs") / f"evolve-{space}"
     overrides = {k: v for k, v in {"strategy": strategy, "population": population, "iterations": iterations,
@@ -275,6 +278,9 @@ def evolve(bench: str, space: str, config_path: Path | None, strategy: str | Non
         if workers < 1:
             raise ProxylangError(f"--workers must be at least 1, got {workers}")
         settings = resolve_settings(space, read_toml(config_path) if config_path else {}, overrides)
+        if profile is not None:
+            settings = replace(settings, data=replace(settings.data, profile=profile))
+        click.echo(settings.data.measurement().describe())
         try:
             summary = run_evolve(settings, out, data_dir, cache, workers, resume)
         except KeyboardInterrupt:

@@ -77,6 +77,7 @@ def test_small_run_writes_its_outputs_and_resumes_after_ctrl_c(tmp_path, monkeyp
     runner = CliRunner()
     whole = runner.invoke(cli_evolve.evolve, [*args, "--out", str(tmp_path / "whole")])
     assert whole.exit_code == 0, whole.output
+    assert "profile lite (with batch_size, resolution changed): 16x16, batch 4" in whole.output
     outputs = ("best.px", "summary.json", "search-curve.png", "proxy-vs-accuracy.png", "evolution/log.jsonl")
     for name in outputs:
         assert (tmp_path / "whole" / name).exists(), name
