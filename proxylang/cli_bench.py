@@ -318,8 +318,9 @@ def eval_command(expr_files: tuple[str, ...], bench: str, space: str, sample: in
         if scores_out is not None:
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\n")
-            writer.writerow(["arch", "score", "space", "valid", "proxy"])
-            writer.writerows((a, repr(float(s)), sp, int(v), src) for a, s, sp, v, src in rows)
+            writer.writerow(["arch", "score", "space", "valid", "proxy", "profile"])
+            key = settings.profile.key()
+            writer.writerows((a, repr(float(s)), sp, int(v), src, key) for a, s, sp, v, src in rows)
             try:
                 scores_out.write_text(buffer.getvalue())
             except OSError as exc:
@@ -378,18 +379,18 @@ def baselines_text(results: dict[str, dict[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
-def baselines_csv(results: dict[str, dict[str, dict[str, Any]]]) -> str:
+def baselines_csv(results: dict[str, dict[str, dict[str, Any]]], profile_key: str) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["proxy", "space", "kendall_mean", "kendall_std", "spearman_mean", "spearman_std",
                      "pearson_mean", "pearson_std", "kendall_full", "invalid", "kendall_vs_reference",
-                     "reference_full_kendall"])
+                     "reference_full_kendall", "profile"])
     for space, per in results.items():
         for name, e in per.items():
             writer.writerow([name, space, e["mean"]["kendall"], e["std"]["kendall"], e["mean"]["spearman"],
                              e["std"]["spearman"], e["mean"]["pearson"], e["std"]["pearson"],
                              e["full"]["kendall"], e["full"]["invalid"], e.get("kendall_vs_reference", ""),
-                             e.get("reference_full_kendall", "")])
+                             e.get("reference_full_kendall", ""), profile_key])
     return buffer.getvalue()
 
 
@@ -415,9 +416,12 @@ def baselines_command(bench: str, space: str, sample: int, repeats: int, bench_f
             raise ProxylangError(f"unknown baseline {unknown[0]!r}; expected some of {', '.join(BASELINES)}")
         results = {s: baseline_results(names, load_truth(s, settings), settings, sample, repeats)
                    for s in _spaces(space, settings)}
+    profile = settings.profile
     if fmt == "json":
-        click.echo(json.dumps(results, indent=2))
+        header = {"name": profile.name, "key": profile.key(), "settings": profile.describe(), "seed": seed}
+        click.echo(json.dumps({"profile": header, **results}, indent=2))
     elif fmt == "csv":
-        click.echo(baselines_csv(results), nl=False)
+        click.echo(baselines_csv(results, profile.key()), nl=False)
     else:
+        click.echo(f"TransNAS-Bench-101 / {TASK}, seed {seed}; {profile.describe()}")
         click.echo(baselines_text(results))

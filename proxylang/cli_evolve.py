@@ -240,6 +240,7 @@ def run_evolve(settings: RunSettings, out: Path, data_dir: Path | None, cache: P
         "chosen": chosen,
         "best_px": text,
         "reference_holdout_kendall": _round(reference),
+        "profile": {"key": data.cache.profile.key(), "settings": data.cache.profile.describe()},
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from torch import nn
 
 from proxylang.cli_bench import baselines_command, eval_command
+from proxylang.profiles import get_profile
 
 ARCHS = ["(1, 2)", "(2, 2)", "(3, 1)", "(1, 1)", "(3, 3)", "(2, 3)"]
 
@@ -60,6 +61,8 @@ def test_eval_prints_the_protocol_and_writes_scores(bench, tmp_path):
     assert "sample 4x3" in first.stdout and "full 6" in first.stdout
     rows = list(csv.DictReader(out.open()))
     assert [r["arch"] for r in rows] == ARCHS
+    assert {r["profile"] for r in rows} == {get_profile("lite").with_overrides(8, 2).key()}
+    assert "profile lite (with batch_size, resolution changed): 8x8, batch 2" in first.stdout
 
     def l1(arch: str) -> float:  # the network the command builds: seeded with --seed (0)
         torch.manual_seed(0)
@@ -119,8 +122,10 @@ def test_baselines_table_json_and_reference_agreement(bench, tmp_path):
     args = [*common(bench, tmp_path), "--only", "synflow,jacov,flops"]
     text = CliRunner().invoke(baselines_command, args)
     assert text.exit_code == 0, text.output
-    assert [line.split()[0] for line in text.stdout.splitlines()[2:]] == ["synflow", "jacov", "flops"]
+    assert text.stdout.startswith("TransNAS-Bench-101 / segmentsemantic, seed 0; profile lite (with ")
+    assert [line.split()[0] for line in text.stdout.splitlines()[3:]] == ["synflow", "jacov", "flops"]
     data = json.loads(CliRunner().invoke(baselines_command, [*args, "--format", "json"]).stdout)
+    assert data["profile"]["key"].startswith("r8-b2-photos-regions")
     micro = data["micro"]
     assert set(micro) == {"synflow", "jacov", "flops"}
     assert -1 <= micro["jacov"]["kendall_vs_reference"] <= 1 and "kendall_vs_reference" not in micro["flops"]
