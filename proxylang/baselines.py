@@ -37,14 +37,13 @@ from torch import Tensor, nn
 
 from proxylang.ast import Node
 from proxylang.errors import ProxylangError
-from proxylang.extract import default_loss, weight_matrix
+from proxylang.extract import SITE_TYPES, default_loss, weight_matrix
 from proxylang.profiles import NASLIB_SITES
 
 Sites = tuple[type[nn.Module], ...]
 NetworkProxy = Callable[[nn.Module, Tensor, Tensor, Sites], float]
-MODULE_TYPES: dict[str, type[nn.Module]] = {
-    "Conv2d": nn.Conv2d, "ConvTranspose2d": nn.ConvTranspose2d, "Linear": nn.Linear}
-NASLIB_TYPES: Sites = (nn.Conv2d, nn.Linear)
+MODULE_TYPES: dict[str, type[nn.Module]] = {t.__name__: t for t in SITE_TYPES}
+NASLIB_TYPES: Sites = tuple(MODULE_TYPES[n] for n in NASLIB_SITES)
 EPE_PAIRWISE_CLASSES = 100  # epe_nas: beyond this many classes the authors take the pairwise form
 
 JACOBIAN_EPS = 1e-5  # jacov / epe_nas: keeps log and 1/x finite at a zero eigenvalue
@@ -196,7 +195,6 @@ def epe_nas(model: nn.Module, inputs: Tensor, targets: Tensor, sites: Sites = NA
     return float(np.abs(values[:, None] - values[None, :]).sum() / max(len(values), 1))
 
 
-
 def zen(model: nn.Module, inputs: Tensor, targets: Tensor, sites: Sites = NASLIB_TYPES) -> float:
     """Zen-score: with Gaussian weights, log of the output's expected change under a small input
     perturbation, plus Σ log √mean(running var) over batch-norm layers (undoing their rescaling)."""
@@ -204,7 +202,7 @@ def zen(model: nn.Module, inputs: Tensor, targets: Tensor, sites: Sites = NASLIB
     gen = torch.Generator().manual_seed(0)  # seeded: the score must not depend on the global RNG
     with torch.no_grad():
         for m in net.modules():
-            if isinstance(m, tuple(MODULE_TYPES.values())):
+            if isinstance(m, SITE_TYPES):
                 m.weight.copy_(torch.randn(m.weight.shape, generator=gen))
                 if m.bias is not None:
                     m.bias.zero_()
