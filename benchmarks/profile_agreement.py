@@ -37,8 +37,7 @@ CANDIDATES = {
     "r128-white-uniform": Profile("r128-white-uniform", 128, 8, "white", "uniform"),
     "r128-pink-regions": Profile("r128-pink-regions", 128, 8, "pink", "regions"),
     "r128-photos-uniform": Profile("r128-photos-uniform", 128, 8, "photos", "uniform"),
-    "r128-photos-regions": Profile("r128-photos-regions", 128, 8, "photos", "regions"),
-    **PROFILES,
+    **PROFILES,  # lite is 128x128 photos with region labels
 }
 
 

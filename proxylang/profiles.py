@@ -27,9 +27,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from proxylang.bench.transnas.networks import NUM_CLASSES
 from proxylang.errors import DataError, ProxylangError
 
-NUM_CLASSES = 17  # TransNAS-Bench-101 segmentsemantic
 IGNORE_LABEL = -100  # label value that cross-entropy ignores (PyTorch's default ignore_index)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 SYNTHETIC_INPUTS = ("white", "pink", "photos")
