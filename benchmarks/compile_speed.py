@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from proxylang import compile_proxy, evaluate_eager, pack, parse
-from proxylang.extract import extract_stats
+from proxylang.stats.extract import extract_stats
 
 EXPRESSIONS = [
     "sum(lt(softmax(W), relu(G)))", "sum(abs(W * G))", "frobenius(G)", "frobenius(W)", "sum(W * G)",

@@ -19,10 +19,10 @@ import torch
 
 from proxylang import compile_proxy, pack, random_expr, to_text
 from proxylang.bench.transnas import load_zc_json, zc_json_path
-from proxylang.evaluate import kendall
-from proxylang.evolve import Evaluator
-from proxylang.extract import StatsCache
-from proxylang.search_data import DataConfig, ProxyFitness, Split, split_archs, thinned_stats
+from proxylang.scoring.evaluate import kendall
+from proxylang.search.data import DataConfig, ProxyFitness, Split, split_archs, thinned_stats
+from proxylang.search.evolve import Evaluator
+from proxylang.stats.extract import StatsCache
 
 
 def _rate(label: str, count: int, seconds: float, baseline: float | None) -> float:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from proxylang.bench.transnas import build_network, load_zc_json
-from proxylang.evaluate import kendall
+from proxylang.scoring.evaluate import kendall
 
 
 def expected_l2_norm(model: nn.Module) -> float:

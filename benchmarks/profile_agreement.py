@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from proxylang.cli_bench import BenchSettings, SpaceTruth, baseline_results, baseline_scores, load_truth
-from proxylang.evaluate import kendall, presample
-from proxylang.profiles import PROFILES, Profile
+from proxylang.cli.bench import BenchSettings, SpaceTruth, baseline_results, baseline_scores, load_truth
+from proxylang.scoring.evaluate import kendall, presample
+from proxylang.stats.profiles import PROFILES, Profile
 
 REFERENCED = ("params", "flops", "l2_norm", "nwot", "snip", "grad_norm", "plain", "fisher", "grasp", "jacov")
 CANDIDATES = {

@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 from proxylang.bench.transnas import build_network, load_zc_json
-from proxylang.evaluate import presample
-from proxylang.extract import default_loss, extract_stats
-from proxylang.profiles import DEFAULT_PROFILE, PROFILES, input_batch
+from proxylang.scoring.evaluate import presample
+from proxylang.stats.extract import default_loss, extract_stats
+from proxylang.stats.profiles import DEFAULT_PROFILE, PROFILES, input_batch
 
 
 def peak_rss_mb() -> float:

@@ -1,11 +1,11 @@
 """proxylang: a language for zero-cost NAS proxies, its compiler, and an evolutionary proxy search."""
 
-from proxylang.canonical import canonical_key, simplify
-from proxylang.check import Typed, check
-from proxylang.compile import CompiledProxy, PackedStats, compile_proxy, evaluate_eager, pack
-from proxylang.genetic import crossover, mutate, random_expr
-from proxylang.parse import parse
-from proxylang.printer import to_latex, to_text
+from proxylang.lang.canonical import canonical_key, simplify
+from proxylang.lang.check import Typed, check
+from proxylang.lang.compile import CompiledProxy, PackedStats, compile_proxy, evaluate_eager, pack
+from proxylang.lang.parse import parse
+from proxylang.lang.printer import to_latex, to_text
+from proxylang.search.genetic import crossover, mutate, random_expr
 
 __version__ = "0.1.0"
 

@@ -1,6 +1,6 @@
 """``python -m proxylang``: the ``proxylang`` command, for machines where the package is on the path
 but not installed."""
 
-from proxylang.cli import main
+from proxylang.cli.main import main
 
 main()

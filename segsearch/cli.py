@@ -13,10 +13,10 @@ from pathlib import Path
 import click
 import torch
 
-from proxylang.cli import CommandGroup
-from proxylang.compile import compile_proxy
+from proxylang.cli.main import CommandGroup
 from proxylang.errors import ProxylangError
-from proxylang.parse import parse
+from proxylang.lang.compile import compile_proxy
+from proxylang.lang.parse import parse
 from segsearch.data import DATASETS, SegmentationDataset
 from segsearch.latency import (
     LatencyTable,

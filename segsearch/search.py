@@ -1,7 +1,7 @@
 """Training-free search (SasWOT): evolve architecture matrices scored at initialisation by a proxy.
 
 Every candidate's *student* network is built with the same seed, given one fixed synthetic minibatch
-(``proxylang.extract``: statistics of one forward + backward pass) and scored by a compiled proxylang
+(``proxylang.stats.extract``: statistics of one forward + backward pass) and scored by a compiled proxylang
 proxy. A proxy with ``norm_avt`` terms is first calibrated on a random pre-sample of architectures
 (min/max of each term), as in SasWOT. Then, per generation: the top-K architectures are parents;
 children come from row-wise crossover of two parents' matrices and mutation of random rows of
@@ -33,8 +33,8 @@ import torch
 from torch import Tensor
 
 from proxylang.errors import ProxylangError
-from proxylang.extract import extract_stats
-from proxylang.stats import NetStats
+from proxylang.stats.extract import extract_stats
+from proxylang.stats.netstats import NetStats
 from segsearch.latency import LatencyTable, measure_latency_ms
 from segsearch.network import build_network
 from segsearch.space import (

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
-from proxylang.extract import extract_stats
-from proxylang.profiles import Profile, input_batch
-from proxylang.stats import NetStats
+from proxylang.stats.extract import extract_stats
+from proxylang.stats.netstats import NetStats
+from proxylang.stats.profiles import Profile, input_batch
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def noise_batch(batch: int, resolution: int, classes: int, seed: int = 0) -> tuple[torch.Tensor, ...]:

@@ -1,0 +1,1 @@
+"""The proxy grammar, ``proxy.lark``: installed as the package ``proxylang.grammar`` (see pyproject)."""

@@ -1,0 +1,5 @@
+"""Stage 1, the language: text -> typed AST -> canonical form -> compiled torch function.
+
+``parse`` reads text, ``check`` infers symbolic shapes (early rejection), ``canonical`` gives the keys
+that deduplicate a search, ``printer`` writes text and LaTeX, ``compile`` turns a checked proxy into a
+function of a network's statistics. Every stage reads the primitive registry in ``primitives``."""

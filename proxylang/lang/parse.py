@@ -1,0 +1,123 @@
+"""Text -> ``ast.Node``: the lark grammar in ``grammar/proxy.lark``, ``let`` bindings inlined.
+
+Names and arities are checked here (they are about the text); shapes and levels are the checker's job.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+
+import lark
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from proxylang.errors import ProxySyntaxError
+from proxylang.lang.ast import Call, Input, Node, Num, Span
+from proxylang.lang.primitives import DEFAULT_EXPONENT, INFIX, PRIMITIVES
+from proxylang.stats.netstats import INPUTS
+
+OPERATOR_NAMES = {symbol: name for name, symbol in INFIX.items()}
+_TOKEN_TEXT = {"LPAR": "'('", "RPAR": "')'", "COMMA": "','", "NAME": "a name", "NUMBER": "a number",
+               "COMPARE": "a comparison", "ADD_OP": "'+' or '-'", "MUL_OP": "'*' or '/'",
+               "EQUAL": "'='", "LET": "'let'", "$END": "end of input"}
+
+
+@lru_cache(maxsize=1)
+def _parser() -> lark.Lark:
+    grammar = (resources.files("proxylang.grammar") / "proxy.lark").read_text(encoding="utf-8")
+    return lark.Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+def _syntax_message(exc: UnexpectedInput) -> str:
+    if isinstance(exc, UnexpectedCharacters):
+        return f"unexpected character {exc.char!r}"
+    expected = sorted(_TOKEN_TEXT.get(t, t) for t in getattr(exc, "expected", ()) or ())
+    hint = f"; expected {', '.join(expected)}" if expected else ""
+    if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
+        return f"unexpected end of input{hint}"
+    return f"unexpected {exc.token!s:.20}{hint}".replace("\n", " ")
+
+
+def parse(text: str, source: str = "<expr>") -> Node:
+    """The expression of a proxy text (``let`` names replaced by their expressions)."""
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as exc:
+        line, column = exc.line, exc.column
+        if isinstance(exc, UnexpectedToken) and exc.token.type == "$END" or line is None or line < 0:
+            lines = text.splitlines() or [""]
+            line, column = len(lines), len(lines[-1]) + 1
+        raise ProxySyntaxError(_syntax_message(exc), line, column, source) from None
+    return _Builder(source).build(tree)
+
+
+class _Builder:
+    """Walks the parse tree in order, so a binding only sees the names bound before it."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.names: dict[str, Node] = {}
+
+    def error(self, message: str, where: lark.Tree | lark.Token) -> ProxySyntaxError:
+        line = where.line if isinstance(where, lark.Token) else where.meta.line
+        column = where.column if isinstance(where, lark.Token) else where.meta.column
+        return ProxySyntaxError(message, line, column, self.source)
+
+    def build(self, tree: lark.Tree) -> Node:
+        *bindings, body = tree.children
+        for binding in bindings:
+            name, value = binding.children
+            if name in INPUTS or name in PRIMITIVES:
+                raise self.error(f"cannot bind {str(name)!r}: it names an input or a primitive", name)
+            if name in self.names:
+                raise self.error(f"{str(name)!r} is already bound", name)
+            self.names[str(name)] = self.expr(value)
+        return self.expr(body)
+
+    def expr(self, tree: lark.Tree | lark.Token) -> Node:
+        span = Span(tree.meta.line, tree.meta.column) if isinstance(tree, lark.Tree) else None
+        kind = tree.data if isinstance(tree, lark.Tree) else None
+        if kind == "number":
+            return Num(float(tree.children[0]), span=span)
+        if kind == "name":
+            return self.name(tree.children[0])
+        if kind == "signed":
+            sign, operand_tree = tree.children
+            operand = self.expr(operand_tree)
+            if sign == "+":
+                return operand
+            if isinstance(operand, Num):
+                return Num(-operand.value, span=span)
+            return Call("mul", (Num(-1.0, span=span), operand), span=span)
+        if kind in ("infix", "compare"):
+            left, op, right = tree.children
+            return Call(OPERATOR_NAMES[str(op)], (self.expr(left), self.expr(right)), span=span)
+        if kind == "call":
+            return self.call(tree, span)
+        raise self.error(f"unexpected construct {kind!r}", tree)  # grammar and builder disagree
+
+    def name(self, token: lark.Token) -> Node:
+        span = Span(token.line, token.column)
+        if token in self.names:
+            return self.names[str(token)]
+        if token in INPUTS:
+            return Input(str(token), span=span)
+        if token in PRIMITIVES:
+            raise self.error(f"{token!s} is a primitive; call it as {token!s}(...)", token)
+        raise self.error(f"unknown name {token!s}; inputs are {', '.join(INPUTS)}", token)
+
+    def call(self, tree: lark.Tree, span: Span) -> Node:
+        name, *arg_trees = tree.children
+        primitive = PRIMITIVES.get(str(name))
+        if primitive is None:
+            raise self.error(f"unknown primitive {name!s}", name)
+        args = tuple(self.expr(a) for a in arg_trees)
+        if primitive.literal_exponent:
+            if len(args) == 1:
+                args += (Num(DEFAULT_EXPONENT, span=span),)
+            if len(args) == 2 and not isinstance(args[1], Num):
+                raise self.error(f"the exponent of {name!s} must be a number", arg_trees[1])
+        if len(args) != primitive.arity:
+            raise self.error(f"{name!s} takes {primitive.arity} argument{'s' * (primitive.arity > 1)}, "
+                             f"got {len(args)}", name)
+        return Call(str(name), args, span=span)

@@ -1,0 +1,363 @@
+"""The registry of primitives: for each one its arity, formula, shape rule, torch kernel and LaTeX.
+
+Every primitive belongs to a *kind* that tells the fused compiler how to batch it over sites and
+networks; the kernels stored here are the ones both the eager oracle and the compiler call, so the two
+cannot drift apart:
+
+- ``elementwise``: ``fn`` maps tensors elementwise (a scalar broadcasts against a matrix);
+- ``rowwise``: softmax family along each row (the last dim of the matrix view, i.e. over the inputs of
+  one output channel for ``W``/``G`` and over the features of one sample for ``A``/``R``: the authors'
+  dim 0 would normalise across the *batch* for activations, mixing samples);
+- ``reduce``: ``post(sum(pre(x)), numel)`` turns a matrix into a scalar;
+- ``normalize``: global z-score of a matrix;
+- ``matrix``: ``batched`` maps stacks ``[B, m, n]`` (so the compiler can group equal shapes);
+- ``distance``: two equal-shape matrices to one scalar (``eager`` is the reference formula);
+- ``layersum`` and ``norm_avt``: change the level (site -> network).
+
+``invert``, ``log``, ``abslog``, ``div``, ``normalize`` and ``cosine`` are *guarded*: where they are undefined
+because of a zero (1/0, ln 0, x/0, a constant matrix's z-score, the cosine of a zero matrix) they give 0,
+so a layer whose gradient is exactly zero (a dead 'none' edge) contributes nothing instead of making the
+whole network invalid. ``log`` of a negative number stays NaN (take ``abs`` first). ``hamming`` counts,
+and ``layersum`` sums over sites, in float64 (see docs/language.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from proxylang.lang.types import NET, NET_DIMENSIONS, SCALAR, RuleError, Type, joint_level, require_matrix
+
+Rule = Callable[[list[Type]], Type]
+
+
+@dataclass(frozen=True)
+class Primitive:
+    """One operation of the language."""
+
+    name: str
+    arity: int
+    kind: str
+    formula: str
+    shape: str
+    latex: str  # a format string over {0}, {1}
+    rule: Rule
+    fn: Callable[..., Tensor] | None = None
+    pre: Callable[[Tensor], Tensor] | None = None
+    post: Callable[[Tensor, Tensor], Tensor] | None = None
+    batched: Callable[..., Tensor] | None = None
+    eager: Callable[..., Tensor] | None = None
+    literal_exponent: bool = False
+    keeps_finite: bool = False  # finite arguments always give a finite result (no check needed)
+
+
+# ---- shape rules -------------------------------------------------------------------------------
+
+def same_as_argument(types: list[Type]) -> Type:
+    return types[0]
+
+
+def matrix_to_same(types: list[Type]) -> Type:
+    require_matrix(types[0])
+    return types[0]
+
+
+def matrix_to_scalar(types: list[Type]) -> Type:
+    require_matrix(types[0])
+    return Type(types[0].level, SCALAR)
+
+
+def square_to_scalar(types: list[Type]) -> Type:
+    rows, cols = require_matrix(types[0])
+    if rows != cols:
+        raise RuleError(f"needs a square matrix, got {rows}×{cols}")
+    return Type(types[0].level, SCALAR)
+
+
+def gram_rule(types: list[Type]) -> Type:
+    rows, _ = require_matrix(types[0])
+    return Type(types[0].level, (rows, rows))
+
+
+def broadcast_rule(types: list[Type]) -> Type:
+    a, b = types
+    level = joint_level(a, b)
+    if a.is_matrix and b.is_matrix and a.shape != b.shape:
+        raise RuleError(f"shapes {a.shape[0]}×{a.shape[1]} and {b.shape[0]}×{b.shape[1]} differ")
+    return Type(level, a.shape if a.is_matrix else b.shape)
+
+
+def matmul_rule(types: list[Type]) -> Type:
+    level = joint_level(*types)
+    m, k1 = require_matrix(types[0], "left operand")
+    k2, n = require_matrix(types[1], "right operand")
+    if k1 != k2:
+        raise RuleError(f"inner dimensions {k1} and {k2} differ ({m}×{k1} times {k2}×{n})")
+    return Type(level, (m, n))
+
+
+def row_distance_rule(types: list[Type]) -> Type:
+    level = joint_level(*types)
+    m, d1 = require_matrix(types[0], "left operand")
+    n, d2 = require_matrix(types[1], "right operand")
+    if d1 != d2:
+        raise RuleError(f"rows have different lengths {d1} and {d2}")
+    return Type(level, (m, n))
+
+
+def equal_matrices_to_scalar(types: list[Type]) -> Type:
+    level = joint_level(*types)
+    a, b = require_matrix(types[0], "left operand"), require_matrix(types[1], "right operand")
+    if a != b:
+        raise RuleError(f"shapes {a[0]}×{a[1]} and {b[0]}×{b[1]} differ")
+    return Type(level, SCALAR)
+
+
+def layersum_rule(types: list[Type]) -> Type:
+    (t,) = types
+    if t.level in (None, NET):
+        raise RuleError(f"sums over sites, but its argument is a {t}")
+    site_dims = set().union(*(d.free_symbols for d in t.shape)) - NET_DIMENSIONS
+    if site_dims:
+        names = ", ".join(sorted(map(str, site_dims)))
+        raise RuleError(f"its argument's shape {t.shape[0]}×{t.shape[1]} varies by site ({names})")
+    return Type(NET, t.shape)
+
+
+def norm_avt_rule(types: list[Type]) -> Type:
+    (t,) = types
+    if t.is_matrix or t.level is None:
+        raise RuleError(f"normalises a whole proxy (a scalar), got a {t}")
+    return Type(NET, SCALAR)
+
+
+# ---- kernels that need more than one torch call ---------------------------------------------------
+
+def guarded_div(x: Tensor, y: Tensor) -> Tensor:
+    """x / y, and 0 where y = 0: the kernel of ``div`` and the last step of ``normalize`` and ``cosine``, in
+    the eager oracle and in the fused compiler alike."""
+    return torch.where(y == 0, 0.0, x / y)
+
+
+def _invert(x: Tensor) -> Tensor:
+    return torch.where(x == 0, 0.0, torch.reciprocal(x))
+
+
+def _log(x: Tensor) -> Tensor:
+    return torch.where(x == 0, 0.0, torch.log(x))  # a negative x stays NaN: abs first
+
+
+def _abslog(x: Tensor) -> Tensor:
+    return torch.where(x == 0, 0.0, torch.log(x.abs()))
+
+
+def _normalize(x: Tensor) -> Tensor:
+    # shifted by its first element, a constant matrix is exactly zero whatever its value (its mean then
+    # rounds to nothing), so its std is exactly 0 and the result all zeros, here and in the fused form
+    shifted = x - x.reshape(-1)[0]
+    centred = shifted - shifted.mean()
+    return guarded_div(centred, centred.square().mean().sqrt())
+
+
+def _gram(x: Tensor) -> Tensor:
+    return x @ x.transpose(-1, -2)
+
+
+def promoted(*ts: Tensor) -> list[Tensor]:
+    """The operands in their common dtype (``hamming`` and ``layersum`` give float64, inputs are float32)."""
+    dtype = ts[0].dtype
+    for t in ts[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    return [t.to(dtype) for t in ts]
+
+
+def _matmul(a: Tensor, b: Tensor) -> Tensor:
+    return torch.matmul(*promoted(a, b))
+
+
+def _cdist(a: Tensor, b: Tensor) -> Tensor:
+    return torch.cdist(*promoted(a, b))
+
+
+COUNT_CHUNK = 1 << 20  # columns per matmul of 0/1 codes: float32 is exact up to 2**24
+
+
+def _hamming(a: Tensor, b: Tensor) -> Tensor:
+    """Counts in float64: |a_i| + |b_j| - 2 a_i . b_j over the codes ``x > 0``. The row sums and dot
+    products run in float32 on chunks of at most ``COUNT_CHUNK`` columns (exact: integers below 2**24)
+    and add up in float64, so a count is exact up to 2**53 while the work keeps float32 speed (one matmul
+    instead of the two of ``c_a (1 - c_b)ᵀ + (1 - c_a) c_bᵀ``)."""
+    out = torch.zeros((*a.shape[:-1], b.shape[-2]), dtype=torch.float64, device=a.device)
+    for start in range(0, a.shape[-1], COUNT_CHUNK):
+        ca = (a[..., start:start + COUNT_CHUNK] > 0).to(torch.float32)
+        cb = (b[..., start:start + COUNT_CHUNK] > 0).to(torch.float32)
+        out += ca.sum(-1).to(torch.float64).unsqueeze(-1) + cb.sum(-1).to(torch.float64).unsqueeze(-2)
+        out -= 2 * (ca @ cb.transpose(-1, -2)).to(torch.float64)
+    return out
+
+
+def _slogdet(x: Tensor) -> Tensor:
+    return torch.linalg.slogdet(x).logabsdet
+
+
+def _cosine(a: Tensor, b: Tensor) -> Tensor:
+    return guarded_div((a * b).sum(), a.square().sum().sqrt() * b.square().sum().sqrt())
+
+
+def _kl(a: Tensor, b: Tensor) -> Tensor:
+    lp, lq = torch.log_softmax(a, dim=-1), torch.log_softmax(b, dim=-1)
+    return (lp.exp() * (lp - lq)).sum() / a.shape[0]
+
+
+def _compare(op: Callable[[Tensor, Tensor], Tensor]) -> Callable[[Tensor, Tensor], Tensor]:
+    def fn(a: Tensor, b: Tensor) -> Tensor:
+        out = op(a, b)
+        dtype = a.dtype if a.is_floating_point() else b.dtype
+        return out.to(dtype)
+
+    return fn
+
+
+def _pow(x: Tensor, p: Tensor) -> Tensor:
+    return torch.pow(x, p)
+
+
+def _identity(x: Tensor) -> Tensor:
+    return x
+
+
+def _total(t: Tensor, _n: Tensor) -> Tensor:
+    return t
+
+
+def _per_element(t: Tensor, n: Tensor) -> Tensor:
+    return t / n
+
+
+def _root(t: Tensor, _n: Tensor) -> Tensor:
+    return t.sqrt()
+
+
+# ---- the registry --------------------------------------------------------------------------------
+
+def _elementwise(name: str, arity: int, fn: Callable[..., Tensor], formula: str, latex: str,
+                 **extra: object) -> Primitive:
+    shape = "x, y equal shapes or either scalar → that shape"
+    if arity == 1 or extra.get("literal_exponent"):
+        shape = "any → same" if arity == 1 else "x any, p a literal → shape of x"
+    return Primitive(name, arity, "elementwise", formula, shape, latex,
+                     same_as_argument if arity == 1 else broadcast_rule, fn=fn, **extra)
+
+
+def _reduce(name: str, pre: Callable[[Tensor], Tensor], post: Callable[[Tensor, Tensor], Tensor],
+            formula: str, latex: str) -> Primitive:
+    return Primitive(name, 1, "reduce", formula, "m×n → scalar", latex, matrix_to_scalar, pre=pre, post=post)
+
+
+def _distance(name: str, eager: Callable[[Tensor, Tensor], Tensor], formula: str, latex: str) -> Primitive:
+    return Primitive(name, 2, "distance", formula, "m×n, m×n → scalar", latex, equal_matrices_to_scalar,
+                     eager=eager)
+
+
+PRIMITIVES: dict[str, Primitive] = {p.name: p for p in [
+    # unary, elementwise
+    _elementwise("pow", 2, _pow, "x^p elementwise; p is a numeric literal (default 2)", r"{0}^{{{1}}}",
+                 literal_exponent=True),
+    _elementwise("exp", 1, torch.exp, "e^x", r"e^{{{0}}}"),
+    _elementwise("log", 1, _log, "ln x; 0 where x = 0 (invalid where x < 0: abs first)",
+                 r"\ln\left({0}\right)"),
+    _elementwise("abslog", 1, _abslog, "ln |x|; 0 where x = 0", r"\ln\left|{0}\right|", keeps_finite=True),
+    _elementwise("abs", 1, torch.abs, "|x|", r"\left|{0}\right|", keeps_finite=True),
+    _elementwise("relu", 1, torch.relu, "max(x, 0)", r"\operatorname{{relu}}\left({0}\right)",
+                 keeps_finite=True),
+    _elementwise("sign", 1, torch.sign, "−1, 0 or 1 by the sign of x (not softsign)",
+                 r"\operatorname{{sgn}}\left({0}\right)", keeps_finite=True),
+    _elementwise("invert", 1, _invert, "1/x; 0 where x = 0", r"\frac{{1}}{{{0}}}"),
+    _elementwise("sigmoid", 1, torch.sigmoid, "1/(1 + e^−x)", r"\sigma\left({0}\right)", keeps_finite=True),
+    _elementwise("noop", 1, _identity, "x (the identity, for search spaces that need one)", r"{0}",
+                 keeps_finite=True),
+    # unary, matrix to matrix
+    Primitive("softmax", 1, "rowwise", "e^x_ij / Σ_j e^x_ij along each row", "m×n → m×n",
+              r"\operatorname{{softmax}}\left({0}\right)", matrix_to_same,
+              eager=lambda x: torch.softmax(x, dim=-1), keeps_finite=True),
+    Primitive("logsoftmax", 1, "rowwise", "x_ij − ln Σ_j e^x_ij along each row", "m×n → m×n",
+              r"\log\operatorname{{softmax}}\left({0}\right)", matrix_to_same,
+              eager=lambda x: torch.log_softmax(x, dim=-1), keeps_finite=True),
+    Primitive("normalize", 1, "normalize", "(x − mean x) / std x over the whole matrix (population std); "
+              "all zeros where std x = 0 (a constant matrix)", "m×n → m×n",
+              r"\operatorname{{z}}\left({0}\right)", matrix_to_same, eager=_normalize),
+    Primitive("gram", 1, "matrix", "X Xᵀ", "m×n → m×m", r"{0}{0}^{{\top}}", gram_rule, batched=_gram),
+    # unary, matrix to scalar
+    _reduce("sum", _identity, _total, "Σ_ij x_ij", r"\sum\left({0}\right)"),
+    _reduce("mean", _identity, _per_element, "Σ_ij x_ij / (m n)", r"\overline{{{0}}}"),
+    _reduce("normsum", _identity, _per_element, "elementwise normalised sum Σ x / numel (alias of mean)",
+            r"\overline{{{0}}}"),
+    _reduce("frobenius", torch.square, _root, "√(Σ_ij x_ij²)", r"\left\|{0}\right\|_F"),
+    _reduce("l1norm", torch.abs, _per_element, "Σ_ij |x_ij| / (m n), as in the authors' code",
+            r"\overline{{\left|{0}\right|}}"),
+    Primitive("slogdet", 1, "matrix", "ln |det X| (invalid when singular)", "m×m → scalar",
+              r"\ln\left|\det {0}\right|", square_to_scalar, batched=_slogdet),
+    # binary, elementwise (lt/gt/eq give 0.0/1.0)
+    _elementwise("add", 2, torch.add, "x + y", r"{0} + {1}"),
+    _elementwise("sub", 2, torch.sub, "x − y", r"{0} - {1}"),
+    _elementwise("mul", 2, torch.mul, "x ⊙ y (elementwise product)", r"{0} \odot {1}"),
+    _elementwise("div", 2, guarded_div, "x / y elementwise; 0 where y = 0", r"\frac{{{0}}}{{{1}}}"),
+    _elementwise("lt", 2, _compare(torch.lt), "1 where x < y else 0", r"\left[{0} < {1}\right]",
+                 keeps_finite=True),
+    _elementwise("gt", 2, _compare(torch.gt), "1 where x > y else 0", r"\left[{0} > {1}\right]",
+                 keeps_finite=True),
+    _elementwise("eq", 2, _compare(torch.eq), "1 where x = y else 0", r"\left[{0} = {1}\right]",
+                 keeps_finite=True),
+    # binary, matrix
+    Primitive("matmul", 2, "matrix", "X Y", "m×k, k×n → m×n", r"{0}\,{1}", matmul_rule, batched=_matmul),
+    Primitive("pairwise", 2, "matrix", "Euclidean distance between row i of X and row j of Y",
+              "m×d, n×d → m×n", r"\operatorname{{dist}}\left({0}, {1}\right)", row_distance_rule,
+              batched=_cdist),
+    Primitive("hamming", 2, "matrix", "number of positions where rows i of X and j of Y differ in sign "
+              "(codes x > 0), exact counts in float64", "m×d, n×d → m×n",
+              r"\operatorname{{ham}}\left({0}, {1}\right)", row_distance_rule, batched=_hamming,
+              keeps_finite=True),
+    # binary, two matrices to one scalar
+    _distance("cosine", _cosine, "Σ x y / (‖x‖ ‖y‖) over all elements; 0 where either is all zeros",
+              r"\cos\left({0}, {1}\right)"),
+    _distance("kl", _kl, "mean over rows of KL(softmax x_i ‖ softmax y_i)",
+              r"\operatorname{{KL}}\left({0} \,\|\, {1}\right)"),
+    _distance("l1loss", lambda a, b: (a - b).abs().mean(), "Σ |x − y| / numel",
+              r"\operatorname{{L1}}\left({0}, {1}\right)"),
+    _distance("mse", lambda a, b: (a - b).square().mean(), "Σ (x − y)² / numel",
+              r"\operatorname{{MSE}}\left({0}, {1}\right)"),
+    # levels
+    Primitive("layersum", 1, "layersum", "Σ over the sites of a network, in float64",
+              "same shape, site → net (the shape must not depend on per-site dimensions)", r"\sum_{{l}} {0}",
+              layersum_rule),
+    Primitive("norm_avt", 1, "norm_avt", "(p − min p) / (max p − min p), min and max over a calibration "
+              "pre-sample (AVT, SasWOT Eq. 3–4)", "whole proxy → net scalar",
+              r"\operatorname{{AVT}}\left({0}\right)", norm_avt_rule),
+]}
+
+UNARY = tuple(name for name, p in PRIMITIVES.items() if p.arity == 1)
+BINARY = tuple(name for name, p in PRIMITIVES.items() if p.arity == 2 and not p.literal_exponent)
+INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "lt": "<", "gt": ">", "eq": "=="}
+DEFAULT_EXPONENT = 2.0
+
+
+def primitive_table() -> str:
+    """The Markdown table of every primitive (docs/language.md is generated from it)."""
+    rows = ["| name | arity | formula | shape rule |", "| --- | --- | --- | --- |"]
+    for p in PRIMITIVES.values():
+        infix = f" (`{INFIX[p.name]}`)" if p.name in INFIX else ""
+        formula = p.formula.replace("|", "\\|")
+        rows.append(f"| `{p.name}`{infix} | {p.arity} | {formula} | {p.shape} |")
+    return "\n".join(rows)
+
+
+def describe(name: str) -> str:
+    """One line on a primitive, for docstrings and help texts."""
+    p = PRIMITIVES[name]
+    return f"{p.name}: {p.formula} [{p.shape}]"
+
+
+__doc__ += "\nThe primitives (generated from the registry):\n\n" + primitive_table() + "\n"

@@ -1,0 +1,283 @@
+"""What a proxy search runs on: seeded train/validation/holdout splits of a benchmark's architectures,
+their statistics, and the Kendall-tau fitness of a proxy expression on them.
+
+The shared ground-truth files are already a 60 % search split; this module splits them again, so that
+fitness (train), model selection (validation) and the final report (holdout) never see the same
+architecture. Train and validation statistics are thinned (see :func:`thin`) and packed once, then
+reused by every candidate; holdout statistics are full, as ``proxylang eval`` sees them, and streamed.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from proxylang import CompiledProxy, PackedStats, canonical_key, compile_proxy, pack, to_text
+from proxylang.bench.transnas import load_zc_json, zc_json_path
+from proxylang.errors import ProxylangError
+from proxylang.lang.ast import Call, Node, walk
+from proxylang.scoring.evaluate import kendall
+from proxylang.search.evolve import Fitness, Operators
+from proxylang.search.genetic import crossover, mutate, random_expr
+from proxylang.stats.extract import StatsCache
+from proxylang.stats.netstats import NetStats
+from proxylang.stats.profiles import DEFAULT_PROFILE, Profile, get_profile
+
+# a score beyond this magnitude has overflowed in spirit even when it is still finite
+OVERFLOW = 1e30
+# networks scored together on full statistics (bounded memory: ~200 MB each)
+HOLDOUT_CHUNK = 8
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which architectures and statistics a search uses (the ``[data]`` table of a config file).
+
+    ``holdout = 0`` takes every architecture left after train and validation. ``profile`` (with optional
+    ``resolution`` and ``batch`` overrides) and ``stats_seed`` match ``proxylang eval``'s defaults so
+    both share the statistics cache.
+    ``max_seconds`` rejects a candidate that takes longer on the *full* statistics of one network: thinning
+    hides the cost of e.g. ``hamming(G, G)`` (O x O x K), which would stall the holdout report.
+    """
+
+    task: str = "segmentsemantic"
+    train: int = 40
+    val: int = 20
+    holdout: int = 100
+    presample: int = 8
+    profile: str = DEFAULT_PROFILE
+    resolution: int | None = None
+    batch: int | None = None
+    stats_seed: int = 0
+    thin: int = 8
+    max_seconds: float = 2.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        get_profile(self.profile)  # an unknown name fails here, before any work
+        for name in ("train", "val", "presample", "resolution", "batch", "thin"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ProxylangError(f"data option {name} must be at least 1, got {getattr(self, name)}")
+        if self.holdout < 0:
+            raise ProxylangError(f"data option holdout must be at least 0, got {self.holdout}")
+        if self.presample > self.train:
+            raise ProxylangError(f"presample ({self.presample}) cannot exceed train ({self.train})")
+
+    def measurement(self) -> Profile:
+        """The measurement profile with this table's overrides."""
+        return get_profile(self.profile).with_overrides(self.resolution, self.batch)
+
+
+def split_archs(archs: Sequence[str], config: DataConfig) -> dict[str, list[str]]:
+    """Disjoint ``train``/``val``/``holdout`` lists drawn with ``config.seed``, independent of input order,
+    and ``unseen``: every architecture outside train and val (the holdout is its last part).
+
+    Train and validation come from the front of one seeded permutation and the holdout from its back, so
+    the holdout does not move when a config changes the train or validation size: runs with different
+    settings are reported on the same architectures, and so are the baselines run on them."""
+    pool = sorted(archs)
+    wanted = config.train + config.val + (config.holdout or 1)
+    if len(pool) < wanted:
+        raise ProxylangError(
+            f"{len(pool)} architectures cannot make train={config.train}, val={config.val} and a holdout")
+    order = [pool[i] for i in np.random.default_rng(config.seed).permutation(len(pool))]
+    end_val = config.train + config.val
+    start_holdout = len(order) - config.holdout if config.holdout else end_val
+    return {"train": order[: config.train], "val": order[config.train:end_val],
+            "holdout": order[start_holdout:], "unseen": order[end_val:]}
+
+
+@dataclass
+class Split:
+    """Architectures of one split with their ground-truth accuracy and packed (thinned) statistics."""
+
+    archs: list[str]
+    accuracy: np.ndarray
+    stats: PackedStats
+
+
+def uses_avt(node: Node) -> bool:
+    """Whether a proxy needs calibrating on a pre-sample before it can score."""
+    return any(isinstance(n, Call) and n.op == "norm_avt" for n in walk(node))
+
+
+def collapse_reason(scores: np.ndarray, valid: np.ndarray) -> str:
+    """Why scores cannot rank architectures (``""`` when they can): the rejection rule of the search."""
+    if not valid.all():
+        return "invalid"
+    if not np.isfinite(scores).all():
+        return "nonfinite"
+    if np.abs(scores).max() > OVERFLOW:
+        return "overflow"
+    if np.ptp(scores) <= 1e-12 * max(1.0, float(np.abs(scores).max())):
+        return "constant"
+    return ""
+
+
+def _numpy(scores: torch.Tensor, valid: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    return scores.detach().cpu().numpy().astype(np.float64), valid.detach().cpu().numpy().astype(bool)
+
+
+def split_kendall(scores: np.ndarray, valid: np.ndarray, accuracy: np.ndarray) -> tuple[float, str]:
+    """Kd of scores against accuracy, or NaN and the reason the scores collapsed."""
+    reason = collapse_reason(scores, valid)
+    if reason:
+        return math.nan, reason
+    tau = float(kendall(scores, accuracy))
+    return (tau, "") if math.isfinite(tau) else (math.nan, "constant")
+
+
+class ProxyFitness:
+    """Kendall tau of a proxy expression on the train split (fitness) and the validation split (watched).
+
+    Read-only after construction, so forked search workers share it.
+    """
+
+    def __init__(self, train: Split, val: Split, presample: PackedStats, probe: PackedStats,
+                 max_seconds: float = math.inf) -> None:
+        self.train, self.val, self.presample = train, val, presample
+        self.probe, self.max_seconds = probe, max_seconds
+
+    def compile(self, node: Node, presample: PackedStats | None = None) -> CompiledProxy:
+        """The compiled proxy, calibrated on a pre-sample when it normalises (``norm_avt``)."""
+        proxy = compile_proxy(node)
+        if uses_avt(node):
+            proxy.calibrate(self.presample if presample is None else presample)
+        return proxy
+
+    def kendalls(self, node: Node) -> dict[str, float]:
+        """Kd on train and validation (NaN where the scores collapse); a compile error propagates."""
+        proxy = self.compile(node)
+        return {name: split_kendall(*_numpy(*proxy(split.stats)), split.accuracy)[0]
+                for name, split in (("train", self.train), ("val", self.val))}
+
+    def __call__(self, node: Node) -> Fitness:
+        try:
+            proxy = self.compile(node)
+            start = time.perf_counter()
+            proxy(self.probe)
+            if time.perf_counter() - start > self.max_seconds:
+                return Fitness(rejected="slow")
+            train, reason = split_kendall(*_numpy(*proxy(self.train.stats)), self.train.accuracy)
+            if reason:
+                return Fitness(rejected=reason)
+            val, _ = split_kendall(*_numpy(*proxy(self.val.stats)), self.val.accuracy)
+        except (ProxylangError, RuntimeError):  # RuntimeError: a kernel refused the shapes it met
+            return Fitness(rejected="error")
+        return Fitness(train=train, val=val)
+
+
+def expression_operators() -> Operators[Node]:
+    """The language's own genetic operators, random generator and canonical key, for :mod:`evolve`."""
+    return Operators(random=random_expr, mutate=mutate, crossover=crossover, key=canonical_key, text=to_text)
+
+
+@dataclass
+class SearchData:
+    """Everything a search and its final report need, loaded once."""
+
+    space: str
+    config: DataConfig
+    train: Split
+    val: Split
+    holdout_archs: list[str]
+    unseen_archs: list[str]  # every arch outside train and val, for proxylang eval/baselines --archs
+    holdout_accuracy: np.ndarray
+    presample_archs: list[str]
+    reference: dict[str, np.ndarray]  # the data file's stored proxy scores on the holdout archs
+    cache: StatsCache
+
+    def fitness(self) -> ProxyFitness:
+        presample = pack([self.train_stats(a) for a in self.presample_archs])
+        probe = pack([self.cache.get(self.train.archs[0])])  # full statistics: the holdout's real cost
+        return ProxyFitness(self.train, self.val, presample, probe, self.config.max_seconds)
+
+    def train_stats(self, arch: str) -> NetStats:
+        return thinned_stats(self.cache, arch, self.config.thin)
+
+    def full_scores(self, nodes: Mapping[str, Node],
+                    archs: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Scores of each proxy on the full statistics of ``archs`` (as ``proxylang eval`` sees them), in
+        one streamed pass over the networks; norm_avt is calibrated on the train pre-sample."""
+        proxies = {name: compile_proxy(node) for name, node in nodes.items()}
+        if any(map(uses_avt, nodes.values())):
+            presample = pack([self.cache.get(a) for a in self.presample_archs])
+            for name, proxy in proxies.items():
+                if uses_avt(nodes[name]):
+                    proxy.calibrate(presample)
+        parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {name: [] for name in nodes}
+
+        def flush(chunk: list[NetStats]) -> None:
+            packed = pack(chunk)
+            for name, proxy in proxies.items():
+                parts[name].append(_numpy(*proxy(packed)))
+
+        chunk: list[NetStats] = []
+        for _, stats in tqdm(self.cache.iter_stats(archs), total=len(archs), desc="full statistics",
+                             unit="arch", file=sys.stderr, leave=False):
+            chunk.append(stats)
+            if len(chunk) == HOLDOUT_CHUNK:
+                flush(chunk)
+                chunk = []
+        if chunk:
+            flush(chunk)
+        return {name: (np.concatenate([s for s, _ in p]), np.concatenate([v for _, v in p]))
+                for name, p in parts.items()}
+
+
+def thinned_stats(cache: StatsCache, arch: str, stride: int) -> NetStats:
+    """Thinned statistics of one architecture, cached beside the full ones under their own key."""
+    return cache.get_or_compute(cache.key(arch, f"thin{stride}"), lambda: thin(cache.get(arch), stride))
+
+
+def _thinned_split(cache: StatsCache, archs: list[str], accuracy: np.ndarray, stride: int,
+                   name: str) -> Split:
+    stats = [thinned_stats(cache, a, stride) for a in tqdm(archs, desc=f"statistics ({name})", unit="arch",
+                                                             file=sys.stderr, leave=False)]
+    return Split(archs, accuracy, pack(stats))
+
+
+def load_search_data(space: str, data_dir: str | Path | None, config: DataConfig,
+                     cache_dir: str | Path | None) -> SearchData:
+    """Ground truth, splits and statistics of one TransNAS-Bench-101 space (extracting what the cache
+    lacks: the slow part of a first run)."""
+    truth = load_zc_json(zc_json_path(space, data_dir), config.task, space)
+    names = split_archs(list(truth), config)
+    cache = StatsCache(cache_dir, space=space, profile=config.measurement(), seed=config.stats_seed,
+                       device="cpu")
+
+    def accuracy(archs: list[str]) -> np.ndarray:
+        return np.array([truth[a].val_accuracy for a in archs], dtype=np.float64)
+
+    holdout = names["holdout"]
+    proxies = sorted(set.intersection(*(set(truth[a].proxies) for a in holdout)) | {"flops", "params"})
+    reference = {p: np.array([truth[a].score(p) for a in holdout], dtype=np.float64) for p in proxies}
+    return SearchData(
+        space=space, config=config,
+        train=_thinned_split(cache, names["train"], accuracy(names["train"]), config.thin, "train"),
+        val=_thinned_split(cache, names["val"], accuracy(names["val"]), config.thin, "val"),
+        holdout_archs=holdout, unseen_archs=names["unseen"], holdout_accuracy=accuracy(holdout),
+        presample_archs=names["train"][: config.presample], reference=reference, cache=cache)
+
+
+def thin(stats: NetStats, stride: int) -> NetStats:
+    """A strided view for fitness: every ``stride``-th row and column of W and G (still paired), every
+    ``stride**2``-th column of A and R. TransNAS-Bench-101 statistics are 100-300 MB per network, mostly
+    W and G, which makes a candidate cost seconds per network; thinning keeps every site and the batch,
+    divides the data by ~``stride**2`` and keeps sums proportional, so rankings mostly survive. The
+    final report uses the full statistics."""
+    if stride == 1:
+        return stats
+    cols = stride * stride
+    return NetStats([a[:, ::cols].contiguous() for a in stats.A],
+                    [g[::stride, ::stride].contiguous() for g in stats.G],
+                    [w[::stride, ::stride].contiguous() for w in stats.W],
+                    [r[:, ::cols].contiguous() for r in stats.R], dict(stats.meta, thin=stride))

@@ -1,0 +1,247 @@
+"""Statistics extraction: hooks on any ``nn.Module`` turn one forward + backward pass into ``NetStats``.
+
+What is a site
+--------------
+*Conv sites* are the modules of type ``nn.Conv2d``, ``nn.ConvTranspose2d`` and ``nn.Linear`` that run
+in the forward pass, in module (registration) order. NASLib sums its classic proxies over
+``nn.Conv2d``/``nn.Linear`` only, which drops a segmentation decoder's upsampling layers; SasWOT hooks
+"every conv/linear layer of encoder and decoder", so transposed convolutions are sites here too (the
+classic proxies restore NASLib's choice through a profile's ``classic_sites``). A transposed
+convolution's weight is stored as ``(in, out/groups, kh, kw)``; it is re-laid out so that ``W`` is
+``(out, in/groups · kh · kw)`` like a convolution's. Modules that never run (e.g. the unused branches
+of a cell) are not sites. A module called more than once contributes one site whose ``A`` is its
+outputs concatenated along features.
+
+*ReLU sites* are the leaf modules whose type name contains ``ReLU`` (ReLU, LeakyReLU, ReLU6, ...), what
+NWOT hooks; ``R`` is their *input*. Functional ``F.relu`` calls cannot be hooked and are not seen.
+
+Every statistic is detached, cloned (an in-place activation later in the network must not rewrite
+it), in ``dtype`` (float32 by default), and on the CPU unless ``keep_on_device`` is set. The network
+runs in training mode (batch-norm uses batch statistics, as in NASLib) and its parameters' ``.grad``
+are cleared afterwards, so no autograd graph or gradient outlives the call.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from proxylang.errors import DataError, ProxylangError
+from proxylang.stats.netstats import NetStats
+from proxylang.stats.profiles import DEFAULT_PROFILE, IGNORE_LABEL, Profile, get_profile, input_batch
+
+SITE_TYPES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+def default_device() -> str:
+    """CUDA when present, CPU otherwise."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def is_relu_site(module: nn.Module) -> bool:
+    """NWOT's rule (class name contains ``ReLU``), restricted to leaf modules: a composite block such
+    as TransNAS-Bench-101's ``ReLUConvBN`` would otherwise count its inner ReLU's input twice."""
+    return "ReLU" in type(module).__name__ and next(module.children(), None) is None
+
+
+def weight_matrix(module: nn.Module, weight: Tensor) -> Tensor:
+    """A conv/linear weight (or its gradient) viewed as ``(out, in/groups · kh · kw)``."""
+    if isinstance(module, nn.ConvTranspose2d):
+        groups = module.groups
+        in_ch, out_per_group = weight.shape[:2]
+        grouped = weight.reshape(groups, in_ch // groups, out_per_group, *weight.shape[2:])
+        return grouped.transpose(1, 2).reshape(groups * out_per_group, -1)
+    return weight.reshape(weight.shape[0], -1)
+
+
+def default_loss(output: Tensor, targets: Tensor) -> Tensor:
+    """Cross-entropy: pixel-wise for ``(N, C, H, W)`` logits with ``(N, H, W)`` labels, per sample for
+    ``(N, C)`` logits with ``(N,)`` labels; labels equal to ``IGNORE_LABEL`` are ignored."""
+    if output.dim() == 4 and targets.shape != (output.shape[0], *output.shape[2:]):
+        raise ProxylangError(
+            f"labels of shape {tuple(targets.shape)} do not match network output {tuple(output.shape)}")
+    return F.cross_entropy(output, targets.long(), ignore_index=IGNORE_LABEL)
+
+
+def extract_stats(model: nn.Module, inputs: Tensor, targets: Tensor, loss_fn: LossFn | None = None, *,
+                  site_types: tuple[type[nn.Module], ...] = SITE_TYPES,
+                  keep_on_device: bool = False, dtype: torch.dtype = torch.float32) -> NetStats:
+    """Statistics of ``model`` on one minibatch at its current weights (see the module docstring).
+
+    ``inputs`` and ``targets`` are moved to the model's device; ``loss_fn(output, targets)`` defaults to
+    :func:`default_loss`.
+    """
+    loss_fn = loss_fn or default_loss
+
+    def stat(t: Tensor) -> Tensor:
+        t = t.detach().to(dtype)
+        return t.clone() if keep_on_device else t.to("cpu", copy=True)
+
+    params = list(model.parameters())
+    device = params[0].device if params else inputs.device
+    outputs: dict[nn.Module, list[Tensor]] = {}
+    relu_inputs: list[Tensor] = []
+
+    def on_conv(module: nn.Module, _inp: tuple, out: Tensor) -> None:
+        outputs.setdefault(module, []).append(stat(out.reshape(out.shape[0], -1)))
+
+    def on_relu(_module: nn.Module, inp: tuple) -> None:
+        x = inp[0]
+        relu_inputs.append(stat(x.reshape(x.shape[0], -1)))
+
+    conv_modules = [m for m in model.modules() if isinstance(m, site_types)]
+    handles = [m.register_forward_hook(on_conv) for m in conv_modules]
+    handles += [m.register_forward_pre_hook(on_relu) for m in model.modules() if is_relu_site(m)]
+    was_training = model.training
+    model.train()
+    model.zero_grad(set_to_none=True)
+    try:
+        output = model(inputs.to(device))
+        loss = loss_fn(output, targets.to(device))
+        loss.backward()
+        del output
+        sites = [m for m in conv_modules if m in outputs]
+        A = [torch.cat(outputs[m], dim=1) if len(outputs[m]) > 1 else outputs[m][0] for m in sites]
+        W = [stat(weight_matrix(m, m.weight)) for m in sites]
+        G = [stat(weight_matrix(m, m.weight.grad)) if m.weight.grad is not None
+             else torch.zeros_like(w) for m, w in zip(sites, W, strict=True)]
+    finally:
+        for h in handles:
+            h.remove()
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+    names = {m: name for name, m in model.named_modules()}
+    meta = {"sites": [names[m] for m in sites], "site_types": [type(m).__name__ for m in sites],
+            "loss": float(loss.detach())}
+    return NetStats(A=A, G=G, W=W, R=relu_inputs, meta=meta)
+
+
+# ----------------------------------------------------------------------------------------- disk cache
+
+
+@dataclass(frozen=True)
+class StatsKey:
+    """Everything that decides a network's statistics: the architecture, the weight/input seed and the
+    measurement profile's key (:meth:`proxylang.profiles.Profile.key`); ``variant`` names a derived form
+    (e.g. thinned statistics)."""
+
+    space: str
+    arch: str
+    seed: int = 0
+    profile: str = get_profile(DEFAULT_PROFILE).key()
+    variant: str = ""
+
+    def setting_path(self) -> Path:
+        """The folder of every architecture's file under this key's space and settings."""
+        setting = f"{self.profile}-s{self.seed}" + (f"-{self.variant}" if self.variant else "")
+        return Path(_safe(self.space)) / _safe(setting)
+
+    def relative_path(self) -> Path:
+        """A file name made only of safe characters, one folder per setting."""
+        return self.setting_path() / f"{_safe(self.arch)}.pt"
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-") or "_"
+
+
+def default_cache_root() -> Path:
+    """``$PROXYLANG_CACHE``, else ``~/.cache/proxylang``."""
+    return Path(os.environ.get("PROXYLANG_CACHE") or Path.home() / ".cache" / "proxylang")
+
+
+def default_cache_budget() -> int:
+    """``$PROXYLANG_CACHE_GB`` gigabytes (default 20) of disk for cached statistics."""
+    text = os.environ.get("PROXYLANG_CACHE_GB", "20")
+    try:
+        return int(float(text) * 2**30)
+    except ValueError:
+        raise ProxylangError(f"PROXYLANG_CACHE_GB must be a number of gigabytes, got {text!r}") from None
+
+
+class StatsCache:
+    """``NetStats`` on disk, one file per :class:`StatsKey`; nothing is kept in memory.
+
+    Generic use: ``get_or_compute(key, fn)``. Bound to a benchmark space (``space=...``), ``get(arch)``
+    builds the TransNAS-Bench-101 network seeded with ``seed``, feeds it the batch described by the
+    other settings and caches the result. A file that cannot be read is recomputed and overwritten.
+
+    Statistics are large (W and G hold every weight: 100-500 MB per TransNAS-Bench-101 network in
+    float32), so the cache has a disk budget, ``max_bytes``. Once the folder holds that much, new
+    statistics are still returned but no longer stored. Filling up and then stopping, rather than
+    evicting, keeps the first architectures of every sweep cached: an LRU cache smaller than a
+    repeated sweep would evict each file just before it is needed again and never hit.
+    """
+
+    def __init__(self, root: str | Path | None = None, *, space: str | None = None,
+                 profile: Profile | None = None, seed: int = 0, device: str | None = None,
+                 max_bytes: int | None = None) -> None:
+        self.root = Path(root) if root is not None else default_cache_root()
+        self.max_bytes = default_cache_budget() if max_bytes is None else max_bytes
+        self._used: int | None = None  # bytes on disk, measured on first store
+        self.space, self.seed = space, seed
+        self.profile = profile or get_profile(DEFAULT_PROFILE)
+        self.device = device or default_device()
+        self._batch: tuple[Tensor, Tensor] | None = None
+
+    def path(self, key: StatsKey) -> Path:
+        return self.root / key.relative_path()
+
+    def get_or_compute(self, key: StatsKey, fn: Callable[[], NetStats]) -> NetStats:
+        """The cached statistics of ``key`` (on the CPU), or ``fn()``, stored on the CPU if the budget
+        allows and returned where it was computed (on a GPU, scoring then runs there too)."""
+        path = self.path(key)
+        if path.exists():
+            try:
+                return NetStats.load(path)
+            except ValueError:  # torn or foreign file (NetStats.load says which): recompute below
+                pass
+        stats = fn()
+        if self._used is None:
+            self._used = sum(f.stat().st_size for f in self.root.rglob("*.pt")) if self.root.exists() else 0
+        if self._used + stats.nbytes() <= self.max_bytes:
+            try:
+                stats.to("cpu").save(path)
+            except OSError as exc:
+                raise DataError(f"{path}: cannot write statistics cache ({exc.strerror})") from None
+            self._used += path.stat().st_size
+        return stats
+
+    def key(self, arch: str, variant: str = "") -> StatsKey:
+        if self.space is None:
+            raise ProxylangError("this statistics cache is not bound to a benchmark space")
+        return StatsKey(self.space, arch, self.seed, self.profile.key(), variant)
+
+    def input_batch(self) -> tuple[Tensor, Tensor]:
+        """The one minibatch every architecture sees (same images for all, so scores are comparable)."""
+        if self._batch is None:
+            self._batch = input_batch(self.profile, self.seed)
+        return self._batch
+
+    def compute(self, arch: str) -> NetStats:
+        """Statistics of one TransNAS-Bench-101 network, without the cache."""
+        from proxylang.bench.transnas import build_network
+
+        torch.manual_seed(self.seed)
+        model = build_network(self.space, arch).to(self.device)
+        inputs, targets = self.input_batch()
+        stats = extract_stats(model, inputs, targets, dtype=self.profile.torch_dtype, keep_on_device=True)
+        stats.meta.update(space=self.space, arch=arch, seed=self.seed, profile=self.profile.key())
+        return stats
+
+    def get(self, arch: str) -> NetStats:
+        return self.get_or_compute(self.key(arch), lambda: self.compute(arch))
+
+    def iter_stats(self, archs: Iterable[str]) -> Iterator[tuple[str, NetStats]]:
+        """``(arch, stats)`` one at a time, so memory holds one network's statistics at most."""
+        for arch in archs:
+            yield arch, self.get(arch)

@@ -1,0 +1,50 @@
+import random
+
+import pytest
+
+from proxylang.errors import ProxylangError, ProxySyntaxError
+from proxylang.lang.ast import Call, Input, Num
+from proxylang.lang.parse import parse
+
+
+def test_function_form_and_infix_precedence():
+    assert parse("sum(lt(softmax(W), relu(G)))") == Call("sum", (Call("lt", (
+        Call("softmax", (Input("W"),)), Call("relu", (Input("G"),)))),))
+    e = parse("sum(W + G * A) < 2")
+    product = Call("mul", (Input("G"), Input("A")))
+    assert e.op == "lt" and e.args[0].args[0] == Call("add", (Input("W"), product))
+
+
+def test_unary_minus_literals_and_default_exponent():
+    assert parse("-2") == Num(-2.0)
+    assert parse("-W") == Call("mul", (Num(-1.0), Input("W")))
+    assert parse("pow(W)") == parse("pow(W, 2)")
+
+
+def test_let_bindings_are_inlined_and_comments_ignored():
+    text = "# nwot\nlet c = gt(R, 0)  # codes\nslogdet(layersum(gram(c) + gram(1 - c)))\n"
+    c = Call("gt", (Input("R"), Num(0.0)))
+    flipped = Call("sub", (Num(1.0), c))
+    assert parse(text).args[0].args[0].args == (Call("gram", (c,)), Call("gram", (flipped,)))
+
+
+@pytest.mark.parametrize("text, line, column", [
+    ("sum(W", 1, 6), ("sum(W))", 1, 7), ("foo(W)", 1, 1), ("x + W", 1, 1), ("sum(W, G)", 1, 1),
+    ("let c = W\nlet c = G\nsum(c)", 2, 5), ("sum(W)\nsum(G)", 2, 1), ("pow(W, G)", 1, 8),
+])
+def test_syntax_errors_are_located(text, line, column):
+    with pytest.raises(ProxySyntaxError) as info:
+        parse(text, source="f.px")
+    assert (info.value.line, info.value.column) == (line, column)
+    assert str(info.value).startswith(f"f.px:{line}:{column}: ") and "\n" not in str(info.value)
+
+
+def test_random_strings_raise_only_clean_errors():
+    rng = random.Random(0)
+    alphabet = list("WGAR()+-*/<>=,.#0123456789 \n") + ["sum", "let ", "gram", "pow", "slogdet", "x", "=="]
+    for _ in range(10_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        try:
+            parse(text)
+        except ProxylangError as exc:
+            assert "\n" not in str(exc)

@@ -1,0 +1,50 @@
+"""Search splits and the collapse rule of the fitness."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from proxylang.errors import ProxylangError
+from proxylang.search.data import DataConfig, collapse_reason, split_archs
+
+ARCHS = [f"({i}, 0)" for i in range(40)]
+
+
+def test_splits_are_disjoint_seeded_and_independent_of_input_order():
+    cfg = DataConfig(train=10, val=5, holdout=0, presample=4)
+    splits = split_archs(ARCHS, cfg)
+    assert [len(splits[k]) for k in ("train", "val", "holdout")] == [10, 5, 25]
+    assert sorted(splits["train"] + splits["val"] + splits["holdout"]) == sorted(ARCHS)
+    assert splits["unseen"] == splits["holdout"]
+    assert split_archs(list(reversed(ARCHS)), cfg) == splits
+    assert split_archs(ARCHS, DataConfig(train=10, val=5, holdout=0, presample=4, seed=1)) != splits
+    seven = split_archs(ARCHS, DataConfig(train=10, val=5, holdout=7, presample=4))
+    assert len(seven["holdout"]) == 7 and seven["unseen"][-7:] == seven["holdout"]
+    assert sorted(seven["train"] + seven["val"] + seven["unseen"]) == sorted(ARCHS)
+
+
+def test_the_holdout_stays_put_when_train_or_validation_grow():
+    small = split_archs(ARCHS, DataConfig(train=10, val=5, holdout=7, presample=4))
+    large = split_archs(ARCHS, DataConfig(train=20, val=10, holdout=7, presample=4))
+    assert large["holdout"] == small["holdout"]
+    assert large["train"][:10] == small["train"]
+    assert not set(large["train"] + large["val"]) & set(large["holdout"])
+
+
+def test_too_few_archs_is_a_user_error():
+    with pytest.raises(ProxylangError, match="cannot make"):
+        split_archs(ARCHS[:15], DataConfig(train=10, val=5, holdout=0, presample=4))
+
+
+@pytest.mark.parametrize("scores, valid, reason", [
+    ([1.0, 2.0, 3.0], [True, True, True], ""),
+    ([1.0, 2.0, 3.0], [True, False, True], "invalid"),
+    ([1.0, np.inf, 3.0], [True, True, True], "nonfinite"),
+    ([1.0, np.nan, 3.0], [True, True, True], "nonfinite"),
+    ([1.0, 2e31, 3.0], [True, True, True], "overflow"),
+    ([5.0, 5.0, 5.0], [True, True, True], "constant"),
+    ([1e6, 1e6 + 1e-9, 1e6], [True, True, True], "constant"),
+])
+def test_collapse_reason(scores, valid, reason):
+    assert collapse_reason(np.array(scores), np.array(valid)) == reason
