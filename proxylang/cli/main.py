@@ -14,6 +14,7 @@ import click
 
 from proxylang.errors import ProxylangError
 from proxylang.lang.check import check
+from proxylang.lang.graph import ProxyGraph, write_graph
 from proxylang.lang.parse import parse
 from proxylang.lang.printer import to_latex, to_text
 
@@ -102,10 +103,15 @@ def check_command(file: str) -> None:
 @main.command("show")
 @click.argument("file", type=str)
 @click.option("--latex", is_flag=True, help="Print LaTeX instead of canonical text.")
-def show_command(file: str, latex: bool) -> None:
-    """Print the proxy in FILE in canonical text (or LaTeX)."""
+@click.option("--graph", "graph_out", type=str, default=None, metavar="OUT",
+              help="Also write the computation graph: OUT.dot as DOT text, OUT.png or OUT.svg rendered by "
+                   "Graphviz's dot.")
+def show_command(file: str, latex: bool, graph_out: str | None) -> None:
+    """Print the proxy in FILE in canonical text (or LaTeX), and optionally draw its graph."""
     with user_errors():
         text, source = read_proxy_text(file)
         node = parse(text, source)
-        check(node, source)
+        typed = check(node, source)
+        if graph_out is not None:  # first, so that a failure is the only output
+            write_graph(ProxyGraph(typed), graph_out)
         click.echo(to_latex(node) if latex else to_text(node))

@@ -22,13 +22,11 @@ import sympy
 from proxylang.errors import ProxyTypeError
 from proxylang.lang.ast import Call, Input, Node, Num
 from proxylang.lang.check import Typed, check_expr
+from proxylang.lang.primitives import PRIMITIVES
 from proxylang.lang.types import NET
 from proxylang.stats.netstats import INPUTS
 
 _SYMBOLS = {name: sympy.Symbol(name, real=True) for name in INPUTS}
-_IDEMPOTENT = ("relu", "normalize")
-_SYMMETRIC = ("eq", "cosine", "mse", "l1loss")
-_ALIASES = {"normsum": "mean"}
 
 
 def _idempotent_function(name: str) -> type[sympy.Function]:
@@ -40,7 +38,7 @@ def _idempotent_function(name: str) -> type[sympy.Function]:
     return type(name, (sympy.Function,), {"eval": classmethod(eval_)})
 
 
-_FUNCTIONS: dict[str, type[sympy.Function]] = {name: _idempotent_function(name) for name in _IDEMPOTENT}
+_FUNCTIONS: dict[str, type[sympy.Function]] = {}
 
 
 class ginv(sympy.Function):  # noqa: N801 (the name is part of the keys)
@@ -80,8 +78,11 @@ class glog(sympy.Function):  # noqa: N801
 
 
 def _function(name: str) -> type[sympy.Function]:
+    """The sympy function of a primitive with no sympy counterpart (or of ``fill``), collapsing when the
+    registry says the primitive is idempotent."""
     if name not in _FUNCTIONS:
-        _FUNCTIONS[name] = sympy.Function(name)
+        idempotent = name in PRIMITIVES and PRIMITIVES[name].idempotent
+        _FUNCTIONS[name] = _idempotent_function(name) if idempotent else sympy.Function(name)
     return _FUNCTIONS[name]
 
 
@@ -106,7 +107,7 @@ def _to_sympy(typed: Typed) -> sympy.Expr:
 
 
 def _combine(op: str, args: list[sympy.Expr]) -> sympy.Expr:
-    op = _ALIASES.get(op, op)
+    op = PRIMITIVES[op].alias_of or op
     simple = {
         "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
         "div": lambda a, b: a * ginv(b), "pow": lambda a, b: a**b, "exp": sympy.exp, "log": glog,
@@ -118,7 +119,7 @@ def _combine(op: str, args: list[sympy.Expr]) -> sympy.Expr:
         return simple[op](*args)
     if op == "noop":
         return args[0]
-    if op in _SYMMETRIC:
+    if PRIMITIVES[op].symmetric:
         args = sorted(args, key=sympy.default_sort_key)
     return _function(op)(*args)
 

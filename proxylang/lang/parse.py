@@ -13,10 +13,10 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from proxylang.errors import ProxySyntaxError
 from proxylang.lang.ast import Call, Input, Node, Num, Span
-from proxylang.lang.primitives import DEFAULT_EXPONENT, INFIX, PRIMITIVES
+from proxylang.lang.primitives import DEFAULT_EXPONENT, PRIMITIVES
 from proxylang.stats.netstats import INPUTS
 
-OPERATOR_NAMES = {symbol: name for name, symbol in INFIX.items()}
+OPERATOR_NAMES = {p.infix: name for name, p in PRIMITIVES.items() if p.infix}
 _TOKEN_TEXT = {"LPAR": "'('", "RPAR": "')'", "COMMA": "','", "NAME": "a name", "NUMBER": "a number",
                "COMPARE": "a comparison", "ADD_OP": "'+' or '-'", "MUL_OP": "'*' or '/'",
                "EQUAL": "'='", "LET": "'let'", "$END": "end of input"}

@@ -1,18 +1,24 @@
-"""The registry of primitives: for each one its arity, formula, shape rule, torch kernel and LaTeX.
+"""The registry of primitives: the one place that says everything about each of them.
 
-Every primitive belongs to a *kind* that tells the fused compiler how to batch it over sites and
-networks; the kernels stored here are the ones both the eager oracle and the compiler call, so the two
-cannot drift apart:
+An entry holds a primitive's arity, formula, shape rule, kernel, LaTeX, infix spelling and precedence,
+algebraic properties (read by ``canonical``) and whether the genetic operators offer it as a reducer. The
+parser, checker, printer, canonicaliser, genetic operators and both evaluators read the entry and keep
+no table of their own, so adding or changing a primitive is an edit here only (docs/language.md,
+"Adding a primitive").
 
-- ``elementwise``: ``fn`` maps tensors elementwise (a scalar broadcasts against a matrix);
-- ``rowwise``: softmax family along each row (the last dim of the matrix view, i.e. over the inputs of
-  one output channel for ``W``/``G`` and over the features of one sample for ``A``/``R``: the authors'
-  dim 0 would normalise across the *batch* for activations, mixing samples);
-- ``reduce``: ``post(sum(pre(x)), numel)`` turns a matrix into a scalar;
-- ``normalize``: global z-score of a matrix;
-- ``matrix``: ``batched`` maps stacks ``[B, m, n]`` (so the compiler can group equal shapes);
-- ``distance``: two equal-shape matrices to one scalar (``eager`` is the reference formula);
-- ``layersum`` and ``norm_avt``: change the level (site -> network).
+The *kind* says how the evaluators apply the kernel; the eager oracle and the fused compiler run the same
+kernel, so the two cannot drift apart:
+
+- ``elementwise``: ``kernel`` maps tensors elementwise (a scalar broadcasts against a matrix); it runs on
+  one site's matrix or on every site of every network packed flat alike;
+- ``segment``: ``kernel(segments, *matrices)`` works on each matrix as a whole (sums, means, rows), asking
+  ``segments`` (a ``Segments``) for per-matrix sums and rows: ``OneMatrix`` in the eager oracle, every
+  site of every network at once in the fused compiler (``pack.PackedSegments``). Row-wise softmax runs
+  along the last dim of the matrix view, i.e. over the inputs of one output channel for ``W``/``G`` and
+  over the features of one sample for ``A``/``R`` (the authors' dim 0 would normalise across the *batch*
+  for activations, mixing samples);
+- ``matrix``: ``kernel`` maps stacks ``[B, m, n]`` (so the compiler can group equal shapes);
+- ``layersum`` and ``norm_avt``: change the level (site -> network); the evaluators implement them.
 
 ``invert``, ``log``, ``abslog``, ``div``, ``normalize`` and ``cosine`` are *guarded*: where they are undefined
 because of a zero (1/0, ln 0, x/0, a constant matrix's z-score, the cosine of a zero matrix) they give 0,
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -36,7 +43,7 @@ Rule = Callable[[list[Type]], Type]
 
 @dataclass(frozen=True)
 class Primitive:
-    """One operation of the language."""
+    """One operation of the language: every fact about it, read by every stage."""
 
     name: str
     arity: int
@@ -45,13 +52,76 @@ class Primitive:
     shape: str
     latex: str  # a format string over {0}, {1}
     rule: Rule
-    fn: Callable[..., Tensor] | None = None
-    pre: Callable[[Tensor], Tensor] | None = None
-    post: Callable[[Tensor, Tensor], Tensor] | None = None
-    batched: Callable[..., Tensor] | None = None
-    eager: Callable[..., Tensor] | None = None
+    kernel: Callable[..., Tensor] | None = None  # its signature depends on ``kind`` (module docstring)
     literal_exponent: bool = False
     keeps_finite: bool = False  # finite arguments always give a finite result (no check needed)
+    # infix spelling: the symbol of ``grammar/proxy.lark`` and its binding strength (higher binds tighter)
+    infix: str | None = None
+    precedence: int | None = None
+    # LaTeX grouping: a ``latex_infix`` template (``{0} + {1}``) needs parentheses as an operand of a
+    # ``latex_tight`` one (which sets its operands bare: products, powers), unless both are the same
+    # associative operator
+    latex_infix: bool = False
+    latex_tight: bool = False
+    # algebra, for the canonical keys
+    idempotent: bool = False  # f(f(x)) = f(x)
+    symmetric: bool = False  # f(x, y) = f(y, x)
+    associative: bool = False  # f(f(x, y), z) = f(x, f(y, z))
+    alias_of: str | None = None  # the same function under another name
+    reducer: bool = False  # offered by the genetic operators to close a matrix into a proxy
+
+
+class Segments(Protocol):
+    """The matrices a ``segment`` kernel works on, one per segment, with their elements in one tensor:
+    one site's matrix (``OneMatrix``, the eager oracle) or every site of every network packed flat (the
+    fused compiler). A kernel written against it is the one formula both evaluators run."""
+
+    @property
+    def numel(self) -> Tensor:
+        """Number of elements of each matrix, in the data's dtype."""
+
+    @property
+    def rows(self) -> Tensor:
+        """Number of rows of each matrix, in the data's dtype."""
+
+    def sum(self, data: Tensor) -> Tensor:
+        """The sum of each matrix."""
+
+    def spread(self, values: Tensor) -> Tensor:
+        """One value per matrix, repeated over its elements."""
+
+    def first(self, data: Tensor) -> Tensor:
+        """The first element of each matrix."""
+
+    def rowwise(self, fn: Callable[..., Tensor], data: Tensor) -> Tensor:
+        """``fn(matrix, dim=-1)`` on each matrix."""
+
+
+class OneMatrix:
+    """``Segments`` of a single matrix: plain torch reductions, as the eager oracle runs them."""
+
+    def __init__(self, x: Tensor) -> None:
+        self.x = x
+
+    @property
+    def numel(self) -> Tensor:
+        return torch.tensor(self.x.numel(), dtype=self.x.dtype, device=self.x.device)
+
+    @property
+    def rows(self) -> Tensor:
+        return torch.tensor(self.x.shape[0], dtype=self.x.dtype, device=self.x.device)
+
+    def sum(self, data: Tensor) -> Tensor:
+        return data.sum()
+
+    def spread(self, values: Tensor) -> Tensor:
+        return values  # a 0-d tensor broadcasts
+
+    def first(self, data: Tensor) -> Tensor:
+        return data.reshape(-1)[0]
+
+    def rowwise(self, fn: Callable[..., Tensor], data: Tensor) -> Tensor:
+        return fn(data, dim=-1)
 
 
 # ---- shape rules -------------------------------------------------------------------------------
@@ -134,11 +204,10 @@ def norm_avt_rule(types: list[Type]) -> Type:
     return Type(NET, SCALAR)
 
 
-# ---- kernels that need more than one torch call ---------------------------------------------------
+# ---- elementwise and matrix kernels that need more than one torch call ------------------------------
 
 def guarded_div(x: Tensor, y: Tensor) -> Tensor:
-    """x / y, and 0 where y = 0: the kernel of ``div`` and the last step of ``normalize`` and ``cosine``, in
-    the eager oracle and in the fused compiler alike."""
+    """x / y, and 0 where y = 0: the kernel of ``div`` and the last step of ``normalize`` and ``cosine``."""
     return torch.where(y == 0, 0.0, x / y)
 
 
@@ -152,14 +221,6 @@ def _log(x: Tensor) -> Tensor:
 
 def _abslog(x: Tensor) -> Tensor:
     return torch.where(x == 0, 0.0, torch.log(x.abs()))
-
-
-def _normalize(x: Tensor) -> Tensor:
-    # shifted by its first element, a constant matrix is exactly zero whatever its value (its mean then
-    # rounds to nothing), so its std is exactly 0 and the result all zeros, here and in the fused form
-    shifted = x - x.reshape(-1)[0]
-    centred = shifted - shifted.mean()
-    return guarded_div(centred, centred.square().mean().sqrt())
 
 
 def _gram(x: Tensor) -> Tensor:
@@ -203,15 +264,6 @@ def _slogdet(x: Tensor) -> Tensor:
     return torch.linalg.slogdet(x).logabsdet
 
 
-def _cosine(a: Tensor, b: Tensor) -> Tensor:
-    return guarded_div((a * b).sum(), a.square().sum().sqrt() * b.square().sum().sqrt())
-
-
-def _kl(a: Tensor, b: Tensor) -> Tensor:
-    lp, lq = torch.log_softmax(a, dim=-1), torch.log_softmax(b, dim=-1)
-    return (lp.exp() * (lp - lq)).sum() / a.shape[0]
-
-
 def _compare(op: Callable[[Tensor, Tensor], Tensor]) -> Callable[[Tensor, Tensor], Tensor]:
     def fn(a: Tensor, b: Tensor) -> Tensor:
         out = op(a, b)
@@ -229,106 +281,153 @@ def _identity(x: Tensor) -> Tensor:
     return x
 
 
-def _total(t: Tensor, _n: Tensor) -> Tensor:
-    return t
+# ---- segment kernels: one formula for the eager oracle and the fused compiler ----------------------
+
+def _mean(seg: Segments, data: Tensor) -> Tensor:
+    return seg.sum(data) / seg.numel
 
 
-def _per_element(t: Tensor, n: Tensor) -> Tensor:
-    return t / n
+def _sum(seg: Segments, x: Tensor) -> Tensor:
+    return seg.sum(x)
 
 
-def _root(t: Tensor, _n: Tensor) -> Tensor:
-    return t.sqrt()
+def _frobenius(seg: Segments, x: Tensor) -> Tensor:
+    return seg.sum(x.square()).sqrt()
+
+
+def _l1norm(seg: Segments, x: Tensor) -> Tensor:
+    return _mean(seg, x.abs())
+
+
+def _softmax(seg: Segments, x: Tensor) -> Tensor:
+    return seg.rowwise(torch.softmax, x)
+
+
+def _logsoftmax(seg: Segments, x: Tensor) -> Tensor:
+    return seg.rowwise(torch.log_softmax, x)
+
+
+def _normalize(seg: Segments, x: Tensor) -> Tensor:
+    # shifted by its first element, a constant matrix is exactly zero whatever its value (its mean then
+    # rounds to nothing), so its std is exactly 0 and the result all zeros
+    shifted = x - seg.spread(seg.first(x))
+    centred = shifted - seg.spread(_mean(seg, shifted))
+    return guarded_div(centred, seg.spread(_mean(seg, centred.square()).sqrt()))
+
+
+def _cosine(seg: Segments, a: Tensor, b: Tensor) -> Tensor:
+    return guarded_div(seg.sum(a * b), seg.sum(a.square()).sqrt() * seg.sum(b.square()).sqrt())
+
+
+def _kl(seg: Segments, a: Tensor, b: Tensor) -> Tensor:
+    lp, lq = _logsoftmax(seg, a), _logsoftmax(seg, b)
+    return seg.sum(lp.exp() * (lp - lq)) / seg.rows
+
+
+def _l1loss(seg: Segments, a: Tensor, b: Tensor) -> Tensor:
+    return _mean(seg, (a - b).abs())
+
+
+def _mse(seg: Segments, a: Tensor, b: Tensor) -> Tensor:
+    return _mean(seg, (a - b).square())
 
 
 # ---- the registry --------------------------------------------------------------------------------
 
-def _elementwise(name: str, arity: int, fn: Callable[..., Tensor], formula: str, latex: str,
+def _elementwise(name: str, arity: int, kernel: Callable[..., Tensor], formula: str, latex: str,
                  **extra: object) -> Primitive:
     shape = "x, y equal shapes or either scalar → that shape"
     if arity == 1 or extra.get("literal_exponent"):
         shape = "any → same" if arity == 1 else "x any, p a literal → shape of x"
     return Primitive(name, arity, "elementwise", formula, shape, latex,
-                     same_as_argument if arity == 1 else broadcast_rule, fn=fn, **extra)
+                     same_as_argument if arity == 1 else broadcast_rule, kernel=kernel, **extra)
 
 
-def _reduce(name: str, pre: Callable[[Tensor], Tensor], post: Callable[[Tensor, Tensor], Tensor],
-            formula: str, latex: str) -> Primitive:
-    return Primitive(name, 1, "reduce", formula, "m×n → scalar", latex, matrix_to_scalar, pre=pre, post=post)
+def _segment(name: str, arity: int, kernel: Callable[..., Tensor], formula: str, shape: str, latex: str,
+             rule: Rule, **extra: object) -> Primitive:
+    return Primitive(name, arity, "segment", formula, shape, latex, rule, kernel=kernel, **extra)
 
 
-def _distance(name: str, eager: Callable[[Tensor, Tensor], Tensor], formula: str, latex: str) -> Primitive:
-    return Primitive(name, 2, "distance", formula, "m×n, m×n → scalar", latex, equal_matrices_to_scalar,
-                     eager=eager)
+def _reduce(name: str, kernel: Callable[..., Tensor], formula: str, latex: str, **extra: object) -> Primitive:
+    return _segment(name, 1, kernel, formula, "m×n → scalar", latex, matrix_to_scalar, **extra)
+
+
+def _distance(name: str, kernel: Callable[..., Tensor], formula: str, latex: str,
+              **extra: object) -> Primitive:
+    return _segment(name, 2, kernel, formula, "m×n, m×n → scalar", latex, equal_matrices_to_scalar, **extra)
 
 
 PRIMITIVES: dict[str, Primitive] = {p.name: p for p in [
     # unary, elementwise
     _elementwise("pow", 2, _pow, "x^p elementwise; p is a numeric literal (default 2)", r"{0}^{{{1}}}",
-                 literal_exponent=True),
+                 literal_exponent=True, latex_tight=True),
     _elementwise("exp", 1, torch.exp, "e^x", r"e^{{{0}}}"),
     _elementwise("log", 1, _log, "ln x; 0 where x = 0 (invalid where x < 0: abs first)",
                  r"\ln\left({0}\right)"),
     _elementwise("abslog", 1, _abslog, "ln |x|; 0 where x = 0", r"\ln\left|{0}\right|", keeps_finite=True),
-    _elementwise("abs", 1, torch.abs, "|x|", r"\left|{0}\right|", keeps_finite=True),
+    _elementwise("abs", 1, torch.abs, "|x|", r"\left|{0}\right|", keeps_finite=True, idempotent=True),
     _elementwise("relu", 1, torch.relu, "max(x, 0)", r"\operatorname{{relu}}\left({0}\right)",
-                 keeps_finite=True),
+                 keeps_finite=True, idempotent=True),
     _elementwise("sign", 1, torch.sign, "−1, 0 or 1 by the sign of x (not softsign)",
-                 r"\operatorname{{sgn}}\left({0}\right)", keeps_finite=True),
+                 r"\operatorname{{sgn}}\left({0}\right)", keeps_finite=True, idempotent=True),
     _elementwise("invert", 1, _invert, "1/x; 0 where x = 0", r"\frac{{1}}{{{0}}}"),
     _elementwise("sigmoid", 1, torch.sigmoid, "1/(1 + e^−x)", r"\sigma\left({0}\right)", keeps_finite=True),
     _elementwise("noop", 1, _identity, "x (the identity, for search spaces that need one)", r"{0}",
-                 keeps_finite=True),
+                 keeps_finite=True, idempotent=True),
     # unary, matrix to matrix
-    Primitive("softmax", 1, "rowwise", "e^x_ij / Σ_j e^x_ij along each row", "m×n → m×n",
-              r"\operatorname{{softmax}}\left({0}\right)", matrix_to_same,
-              eager=lambda x: torch.softmax(x, dim=-1), keeps_finite=True),
-    Primitive("logsoftmax", 1, "rowwise", "x_ij − ln Σ_j e^x_ij along each row", "m×n → m×n",
-              r"\log\operatorname{{softmax}}\left({0}\right)", matrix_to_same,
-              eager=lambda x: torch.log_softmax(x, dim=-1), keeps_finite=True),
-    Primitive("normalize", 1, "normalize", "(x − mean x) / std x over the whole matrix (population std); "
-              "all zeros where std x = 0 (a constant matrix)", "m×n → m×n",
-              r"\operatorname{{z}}\left({0}\right)", matrix_to_same, eager=_normalize),
-    Primitive("gram", 1, "matrix", "X Xᵀ", "m×n → m×m", r"{0}{0}^{{\top}}", gram_rule, batched=_gram),
+    _segment("softmax", 1, _softmax, "e^x_ij / Σ_j e^x_ij along each row", "m×n → m×n",
+             r"\operatorname{{softmax}}\left({0}\right)", matrix_to_same, keeps_finite=True),
+    _segment("logsoftmax", 1, _logsoftmax, "x_ij − ln Σ_j e^x_ij along each row", "m×n → m×n",
+             r"\log\operatorname{{softmax}}\left({0}\right)", matrix_to_same, keeps_finite=True),
+    _segment("normalize", 1, _normalize, "(x − mean x) / std x over the whole matrix (population std); "
+             "all zeros where std x = 0 (a constant matrix)", "m×n → m×n",
+             r"\operatorname{{z}}\left({0}\right)", matrix_to_same, idempotent=True),
+    Primitive("gram", 1, "matrix", "X Xᵀ", "m×n → m×m", r"{0}{0}^{{\top}}", gram_rule, kernel=_gram,
+              latex_tight=True),
     # unary, matrix to scalar
-    _reduce("sum", _identity, _total, "Σ_ij x_ij", r"\sum\left({0}\right)"),
-    _reduce("mean", _identity, _per_element, "Σ_ij x_ij / (m n)", r"\overline{{{0}}}"),
-    _reduce("normsum", _identity, _per_element, "elementwise normalised sum Σ x / numel (alias of mean)",
-            r"\overline{{{0}}}"),
-    _reduce("frobenius", torch.square, _root, "√(Σ_ij x_ij²)", r"\left\|{0}\right\|_F"),
-    _reduce("l1norm", torch.abs, _per_element, "Σ_ij |x_ij| / (m n), as in the authors' code",
-            r"\overline{{\left|{0}\right|}}"),
+    _reduce("sum", _sum, "Σ_ij x_ij", r"\sum\left({0}\right)", reducer=True),
+    _reduce("mean", _mean, "Σ_ij x_ij / (m n)", r"\overline{{{0}}}", reducer=True),
+    _reduce("normsum", _mean, "elementwise normalised sum Σ x / numel (alias of mean)", r"\overline{{{0}}}",
+            alias_of="mean"),
+    _reduce("frobenius", _frobenius, "√(Σ_ij x_ij²)", r"\left\|{0}\right\|_F", reducer=True),
+    _reduce("l1norm", _l1norm, "Σ_ij |x_ij| / (m n), as in the authors' code",
+            r"\overline{{\left|{0}\right|}}", reducer=True),
     Primitive("slogdet", 1, "matrix", "ln |det X| (invalid when singular)", "m×m → scalar",
-              r"\ln\left|\det {0}\right|", square_to_scalar, batched=_slogdet),
-    # binary, elementwise (lt/gt/eq give 0.0/1.0)
-    _elementwise("add", 2, torch.add, "x + y", r"{0} + {1}"),
-    _elementwise("sub", 2, torch.sub, "x − y", r"{0} - {1}"),
-    _elementwise("mul", 2, torch.mul, "x ⊙ y (elementwise product)", r"{0} \odot {1}"),
-    _elementwise("div", 2, guarded_div, "x / y elementwise; 0 where y = 0", r"\frac{{{0}}}{{{1}}}"),
+              r"\ln\left|\det {0}\right|", square_to_scalar, kernel=_slogdet),
+    # binary, elementwise (lt/gt/eq give 0.0/1.0); comparisons bind loosest and do not chain
+    _elementwise("add", 2, torch.add, "x + y", r"{0} + {1}", infix="+", precedence=2, latex_infix=True,
+                 symmetric=True, associative=True),
+    _elementwise("sub", 2, torch.sub, "x − y", r"{0} - {1}", infix="-", precedence=2, latex_infix=True,
+                 latex_tight=True),
+    _elementwise("mul", 2, torch.mul, "x ⊙ y (elementwise product)", r"{0} \odot {1}", infix="*",
+                 precedence=3, latex_infix=True, latex_tight=True, symmetric=True, associative=True),
+    _elementwise("div", 2, guarded_div, "x / y elementwise; 0 where y = 0", r"\frac{{{0}}}{{{1}}}",
+                 infix="/", precedence=3),
     _elementwise("lt", 2, _compare(torch.lt), "1 where x < y else 0", r"\left[{0} < {1}\right]",
-                 keeps_finite=True),
+                 keeps_finite=True, infix="<", precedence=1),
     _elementwise("gt", 2, _compare(torch.gt), "1 where x > y else 0", r"\left[{0} > {1}\right]",
-                 keeps_finite=True),
+                 keeps_finite=True, infix=">", precedence=1),
     _elementwise("eq", 2, _compare(torch.eq), "1 where x = y else 0", r"\left[{0} = {1}\right]",
-                 keeps_finite=True),
+                 keeps_finite=True, infix="==", precedence=1, symmetric=True),
     # binary, matrix
-    Primitive("matmul", 2, "matrix", "X Y", "m×k, k×n → m×n", r"{0}\,{1}", matmul_rule, batched=_matmul),
+    Primitive("matmul", 2, "matrix", "X Y", "m×k, k×n → m×n", r"{0}\,{1}", matmul_rule, kernel=_matmul,
+              latex_tight=True),
     Primitive("pairwise", 2, "matrix", "Euclidean distance between row i of X and row j of Y",
               "m×d, n×d → m×n", r"\operatorname{{dist}}\left({0}, {1}\right)", row_distance_rule,
-              batched=_cdist),
+              kernel=_cdist),
     Primitive("hamming", 2, "matrix", "number of positions where rows i of X and j of Y differ in sign "
               "(codes x > 0), exact counts in float64", "m×d, n×d → m×n",
-              r"\operatorname{{ham}}\left({0}, {1}\right)", row_distance_rule, batched=_hamming,
+              r"\operatorname{{ham}}\left({0}, {1}\right)", row_distance_rule, kernel=_hamming,
               keeps_finite=True),
     # binary, two matrices to one scalar
     _distance("cosine", _cosine, "Σ x y / (‖x‖ ‖y‖) over all elements; 0 where either is all zeros",
-              r"\cos\left({0}, {1}\right)"),
+              r"\cos\left({0}, {1}\right)", symmetric=True),
     _distance("kl", _kl, "mean over rows of KL(softmax x_i ‖ softmax y_i)",
               r"\operatorname{{KL}}\left({0} \,\|\, {1}\right)"),
-    _distance("l1loss", lambda a, b: (a - b).abs().mean(), "Σ |x − y| / numel",
-              r"\operatorname{{L1}}\left({0}, {1}\right)"),
-    _distance("mse", lambda a, b: (a - b).square().mean(), "Σ (x − y)² / numel",
-              r"\operatorname{{MSE}}\left({0}, {1}\right)"),
+    _distance("l1loss", _l1loss, "Σ |x − y| / numel", r"\operatorname{{L1}}\left({0}, {1}\right)",
+              symmetric=True),
+    _distance("mse", _mse, "Σ (x − y)² / numel", r"\operatorname{{MSE}}\left({0}, {1}\right)",
+              symmetric=True),
     # levels
     Primitive("layersum", 1, "layersum", "Σ over the sites of a network, in float64",
               "same shape, site → net (the shape must not depend on per-site dimensions)", r"\sum_{{l}} {0}",
@@ -340,7 +439,7 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in [
 
 UNARY = tuple(name for name, p in PRIMITIVES.items() if p.arity == 1)
 BINARY = tuple(name for name, p in PRIMITIVES.items() if p.arity == 2 and not p.literal_exponent)
-INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "lt": "<", "gt": ">", "eq": "=="}
+REDUCERS = tuple(name for name, p in PRIMITIVES.items() if p.reducer)
 DEFAULT_EXPONENT = 2.0
 
 
@@ -348,16 +447,10 @@ def primitive_table() -> str:
     """The Markdown table of every primitive (docs/language.md is generated from it)."""
     rows = ["| name | arity | formula | shape rule |", "| --- | --- | --- | --- |"]
     for p in PRIMITIVES.values():
-        infix = f" (`{INFIX[p.name]}`)" if p.name in INFIX else ""
+        infix = f" (`{p.infix}`)" if p.infix else ""
         formula = p.formula.replace("|", "\\|")
         rows.append(f"| `{p.name}`{infix} | {p.arity} | {formula} | {p.shape} |")
     return "\n".join(rows)
-
-
-def describe(name: str) -> str:
-    """One line on a primitive, for docstrings and help texts."""
-    p = PRIMITIVES[name]
-    return f"{p.name}: {p.formula} [{p.shape}]"
 
 
 __doc__ += "\nThe primitives (generated from the registry):\n\n" + primitive_table() + "\n"

@@ -6,12 +6,13 @@ primitive, infix for the arithmetic and comparison operators with only the paren
 
 from __future__ import annotations
 
-from proxylang.lang.ast import Call, Input, Node, Num
-from proxylang.lang.primitives import INFIX, PRIMITIVES
+import math
 
-# binding strength of each infix operator; comparisons do not chain
-_PRECEDENCE = {"lt": 1, "gt": 1, "eq": 1, "add": 2, "sub": 2, "mul": 3, "div": 3}
-_ATOM = 4
+from proxylang.lang.ast import Call, Input, Node, Num
+from proxylang.lang.primitives import PRIMITIVES
+
+# the loosest operators, comparisons, do not chain (grammar/proxy.lark)
+_COMPARISON = min(p.precedence for p in PRIMITIVES.values() if p.infix)
 
 
 def number_text(value: float) -> str:
@@ -19,12 +20,14 @@ def number_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
 
 
-def _strength(node: Node) -> int:
-    if isinstance(node, Call) and node.op in _PRECEDENCE:
-        return _PRECEDENCE[node.op]
+def _strength(node: Node) -> float:
+    """How tightly a node's text binds: its operator's precedence, or an atom's infinity."""
+    primitive = PRIMITIVES.get(node.op) if isinstance(node, Call) else None
+    if primitive is not None and primitive.infix:
+        return primitive.precedence
     if isinstance(node, Num) and node.value < 0:
-        return 3  # a negative literal reads as a sign applied to a number
-    return _ATOM
+        return PRIMITIVES["mul"].precedence  # a sign on a number, which binds as the product -1 * x does
+    return math.inf
 
 
 def to_text(node: Node) -> str:
@@ -34,15 +37,16 @@ def to_text(node: Node) -> str:
     if isinstance(node, Num):
         return number_text(node.value)
     assert isinstance(node, Call)
-    if node.op in INFIX:
+    primitive = PRIMITIVES.get(node.op)  # the checker prints unknown operators in its errors too
+    if primitive is not None and primitive.infix:
         left, right = node.args
-        strength = _PRECEDENCE[node.op]
+        strength = primitive.precedence
         # left-associative: the left operand may be as weak as the operator, the right one must be stronger
         # (comparisons do not associate at all)
-        left_min = strength + 1 if strength == 1 else strength
+        left_min = strength + 1 if strength == _COMPARISON else strength
         lt = to_text(left) if _strength(left) >= left_min else f"({to_text(left)})"
         rt = to_text(right) if _strength(right) > strength else f"({to_text(right)})"
-        return f"{lt} {INFIX[node.op]} {rt}"
+        return f"{lt} {primitive.infix} {rt}"
     return f"{node.op}({', '.join(to_text(a) for a in node.args)})"
 
 
@@ -59,8 +63,9 @@ def to_latex(node: Node) -> str:
 
 
 def _latex_needs_parens(op: str, arg: Node) -> bool:
-    """Comparisons are typeset as brackets and fractions group themselves; sums and products inside a
-    product, a power or a matrix product need parentheses."""
-    if not (isinstance(arg, Call) and arg.op in ("add", "sub", "mul")) or op in ("lt", "gt", "eq", "div"):
+    """A bare infix (a sum, a product) set as an operand of a template that sets its operands bare (a
+    product, a power, a matrix product) needs parentheses; brackets and fractions group themselves."""
+    if not (isinstance(arg, Call) and PRIMITIVES[arg.op].latex_infix):
         return False
-    return op in ("mul", "sub", "pow", "gram", "matmul") and not (op == "mul" and arg.op == "mul")
+    outer = PRIMITIVES[op]
+    return outer.latex_tight and not (op == arg.op and outer.associative)

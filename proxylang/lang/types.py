@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import sympy
 
 N, O, K, P, F_r = sympy.symbols("N O K P F_r", positive=True, integer=True)
-DIMENSIONS = (N, O, K, P, F_r)
 NET_DIMENSIONS = frozenset({N})  # the batch size is shared by every site of a network
 
 CONV, RELU, NET = "conv", "relu", "net"
@@ -46,10 +45,6 @@ INPUT_TYPES: dict[str, Type] = {
     "R": Type(RELU, (N, F_r)),
 }
 CONSTANT = Type(None, SCALAR)
-
-
-def shape_text(shape: tuple[sympy.Expr, ...]) -> str:
-    return "scalar" if not shape else f"{shape[0]}×{shape[1]}"
 
 
 def joint_level(*types: Type) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any
 from proxylang.errors import ProxyTypeError
 from proxylang.lang.ast import Call, Input, Node, Num, depth, size
 from proxylang.lang.check import Typed, check, check_expr, infer
-from proxylang.lang.primitives import BINARY, UNARY
+from proxylang.lang.primitives import BINARY, REDUCERS, UNARY
 from proxylang.lang.types import CONV, INPUT_TYPES, RELU, RuleError, Type
 from proxylang.stats.netstats import CONV_INPUTS, RELU_INPUTS
 
@@ -25,7 +25,6 @@ MAX_DEPTH = 7
 MAX_SIZE = 32
 EXPONENTS = (0.5, 2.0, 3.0, -1.0)
 LITERALS = (0.0, 1.0, 2.0, 0.5)
-REDUCERS = ("sum", "mean", "frobenius", "l1norm")
 GENERATED_UNARY = tuple(op for op in UNARY if op != "norm_avt")
 REJECTIONS: Counter[str] = Counter()
 Path = tuple[int, ...]

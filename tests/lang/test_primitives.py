@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 from torch import nn
 
+from proxylang.errors import ProxyTypeError
+from proxylang.lang.ast import Call, Input, walk
 from proxylang.lang.canonical import canonical_key, simplify
+from proxylang.lang.check import check
 from proxylang.lang.compile import compile_proxy, evaluate_eager
 from proxylang.lang.parse import parse
-from proxylang.lang.primitives import PRIMITIVES
+from proxylang.lang.primitives import PRIMITIVES, OneMatrix
+from proxylang.lang.printer import to_latex, to_text
+from proxylang.lang.types import RuleError
 from proxylang.stats.extract import extract_stats
 from proxylang.stats.netstats import NetStats
 
@@ -105,16 +111,16 @@ def test_fused_equals_eager_on_guarded_ops_with_zeros(dtype):
 
 def test_guarded_kernels_at_zero():
     x = torch.tensor([[0.0, -0.0, 2.0, -4.0]])
-    f = {name: PRIMITIVES[name].fn for name in ("invert", "abslog", "log", "div")}
+    f = {name: PRIMITIVES[name].kernel for name in ("invert", "abslog", "log", "div")}
     assert f["invert"](x).tolist() == [[0.0, 0.0, 0.5, -0.25]]
     torch.testing.assert_close(f["abslog"](x), torch.tensor([[0.0, 0.0, math.log(2), math.log(4)]]))
     log = f["log"](x)
     assert log[0, :2].tolist() == [0.0, 0.0] and log[0, 3].isnan()  # the log of a negative stays NaN
     assert f["div"](torch.ones(1, 4), x).tolist() == [[0.0, 0.0, 0.5, -0.25]]
     assert f["div"](x, torch.tensor(0.0)).tolist() == [[0.0, 0.0, 0.0, 0.0]]
-    normalize = PRIMITIVES["normalize"].eager
     for constant in (torch.zeros(3, 4), torch.full((3, 4), 0.1), torch.full((1, 1), -7.0)):
-        assert normalize(constant).tolist() == torch.zeros_like(constant).tolist()
+        normalized = PRIMITIVES["normalize"].kernel(OneMatrix(constant), constant)
+        assert normalized.tolist() == torch.zeros_like(constant).tolist()
     assert PRIMITIVES["abslog"].keeps_finite and not PRIMITIVES["invert"].keeps_finite
 
 
@@ -136,9 +142,9 @@ def test_hamming_is_float64_and_exact_past_two_to_the_24():
     n = 2**24 + 1  # the first integer float32 cannot hold
     assert float(torch.tensor(float(n), dtype=torch.float32)) != n
     ones = torch.ones(1, 1, n)  # 64 MiB
-    out = PRIMITIVES["hamming"].batched(ones, -ones)
+    out = PRIMITIVES["hamming"].kernel(ones, -ones)
     assert out.dtype == torch.float64 and out.tolist() == [[[float(n)]]]
-    assert PRIMITIVES["hamming"].batched(ones, ones).tolist() == [[[0.0]]]
+    assert PRIMITIVES["hamming"].kernel(ones, ones).tolist() == [[[0.0]]]
 
 
 def test_counts_summed_over_sites_stay_exact():
@@ -168,3 +174,73 @@ def test_float64_counts_mix_with_float32_matrices(dead_stats):
         ref_scores, ref_valid = evaluate_eager(node, stats)
         assert valid.tolist() == ref_valid.tolist(), text
         torch.testing.assert_close(scores[valid], ref_scores[valid], rtol=1e-5, atol=1e-5)
+
+
+# ---- one registry entry per primitive --------------------------------------------------------------
+
+EXAMPLES = {  # a proxy using each primitive (a new primitive must add one)
+    "pow": "sum(pow(W, 3))", "exp": "sum(exp(W))", "log": "sum(log(abs(W) + 1))", "abslog": "sum(abslog(W))",
+    "abs": "sum(abs(W))", "relu": "sum(relu(W))", "sign": "sum(sign(W))", "invert": "sum(invert(W))",
+    "sigmoid": "sum(sigmoid(W))", "noop": "sum(noop(W))", "softmax": "sum(softmax(W))",
+    "logsoftmax": "sum(logsoftmax(W))", "normalize": "sum(normalize(W))", "gram": "sum(gram(W))",
+    "sum": "sum(W)", "mean": "mean(W)", "normsum": "normsum(W)", "frobenius": "frobenius(W)",
+    "l1norm": "l1norm(W)", "slogdet": "slogdet(gram(W))", "add": "sum(W + G)", "sub": "sum(W - G)",
+    "mul": "sum(W * G)", "div": "sum(W / G)", "lt": "sum(W < G)", "gt": "sum(W > G)", "eq": "sum(W == G)",
+    "matmul": "sum(matmul(gram(W), W))", "pairwise": "sum(pairwise(A, A))", "hamming": "sum(hamming(R, R))",
+    "cosine": "cosine(W, G)", "kl": "kl(W, G)", "l1loss": "l1loss(W, G)", "mse": "mse(W, G)",
+    "layersum": "slogdet(layersum(gram(R)))", "norm_avt": "norm_avt(sum(W))",
+}
+
+
+def test_every_primitive_has_an_example():
+    assert set(EXAMPLES) == set(PRIMITIVES)
+
+
+@pytest.mark.parametrize("name", list(EXAMPLES))
+def test_every_stage_reads_the_primitive_from_its_one_entry(real_stats, monkeypatch, name):
+    """Swap the entry for a copy with a recording kernel, a marked LaTeX template, the tightest precedence
+    and then a rejecting shape rule: the fused compiler, the eager oracle, the printer and the checker
+    must all see the copy (a second table anywhere would keep the original)."""
+    original = PRIMITIVES[name]
+    node = parse(EXAMPLES[name])
+    calls: list[str] = []
+
+    def kernel(*args):
+        calls.append(type(args[0]).__name__)
+        return original.kernel(*args)
+
+    latex = r"\mathrm{{SWAPPED}}(" + ", ".join(f"{{{i}}}" for i in range(original.arity)) + ")"
+    swapped = replace(original, kernel=kernel if original.kernel else None, latex=latex,
+                      precedence=10 if original.infix else None)
+    monkeypatch.setitem(PRIMITIVES, name, swapped)
+
+    proxy = compile_proxy(node)
+    if name == "norm_avt":
+        proxy.calibrate(real_stats)
+    scores, valid = proxy(real_stats)
+    fused_calls = calls.copy()
+    calls.clear()
+    ref_scores, ref_valid = evaluate_eager(node, real_stats, proxy.bounds)
+    assert valid.tolist() == ref_valid.tolist() and valid.any()
+    torch.testing.assert_close(scores[valid], ref_scores[valid], rtol=1e-9, atol=1e-9)
+    if original.kernel:
+        assert fused_calls and calls
+        if original.kind == "segment":  # one formula, over every packed site at once or over one matrix
+            assert set(fused_calls) == {"PackedSegments"} and set(calls) == {"OneMatrix"}
+    used = next(n for n in walk(node) if isinstance(n, Call) and n.op == name)
+    assert r"\mathrm{SWAPPED}(" in to_latex(used)
+
+    if original.infix:  # binding tighter than '*' and '/', it needs no parentheses as their right operand
+        outer = "div" if name == "mul" else "mul"
+        inner = Call(name, (Input("G"), Input("A")))
+        before = f"W {PRIMITIVES[outer].infix} (G {original.infix} A)"
+        assert to_text(Call(outer, (Input("W"), inner))) == before.replace("(", "").replace(")", "")
+        monkeypatch.setitem(PRIMITIVES, name, original)
+        assert to_text(Call(outer, (Input("W"), inner))) == before
+
+    def reject(types):
+        raise RuleError("rejected by the swapped entry")
+
+    monkeypatch.setitem(PRIMITIVES, name, replace(swapped, rule=reject))
+    with pytest.raises(ProxyTypeError, match="rejected by the swapped entry"):
+        check(node)
