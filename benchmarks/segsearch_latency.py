@@ -20,8 +20,9 @@ import time
 import torch
 from scipy.stats import kendalltau
 
+from proxylang.runtime import resolve_device
 from segsearch.cli import parse_size
-from segsearch.latency import LatencyTable, device_name, measure_latency_ms, resolve_device
+from segsearch.latency import LatencyTable, device_name, measure_latency_ms
 from segsearch.network import build_network
 from segsearch.space import random_arch
 

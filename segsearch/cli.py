@@ -13,17 +13,17 @@ from pathlib import Path
 import click
 import torch
 
-from proxylang.cli.main import CommandGroup
+from proxylang.cli.common import CommandGroup, read_proxy_text
 from proxylang.errors import ProxylangError
 from proxylang.lang.compile import compile_proxy
 from proxylang.lang.parse import parse
+from proxylang.runtime import resolve_device, set_threads
 from segsearch.data import DATASETS, SegmentationDataset
 from segsearch.latency import (
     LatencyTable,
     default_table_path,
     device_name,
     measure_latency_ms,
-    resolve_device,
 )
 from segsearch.network import ROLES, build_network
 from segsearch.search import Search, SearchConfig, random_baseline
@@ -46,18 +46,8 @@ def cache_dir() -> Path:
 
 def load_proxy(path: Path, device: torch.device):
     """Parse and compile a ``.px`` file with proxylang."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ProxylangError(f"{path}: cannot read ({exc.strerror})") from None
-    return compile_proxy(parse(text, str(path)), device=device, source=str(path))
-
-
-def _set_threads(threads: int | None) -> None:
-    if threads is not None:
-        if threads < 1:
-            raise ProxylangError("--threads must be at least 1")
-        torch.set_num_threads(threads)
+    text, source = read_proxy_text(str(path))
+    return compile_proxy(parse(text, source), device=device, source=source)
 
 
 @click.group(cls=CommandGroup)
@@ -92,7 +82,7 @@ def main() -> None:
               help="search state, written every generation (default: OUT with .search.json)")
 @click.option("--resume", is_flag=True, help="continue the search saved in --checkpoint")
 @click.option("--device", default=None, help="cpu or cuda[:i] (default: CUDA when present)")
-@click.option("--threads", type=int, default=None,
+@click.option("--threads", type=click.IntRange(1, 1024), default=None,
               help="CPU threads for torch (default 1 on a CPU: scoring batches are tiny, and extra threads "
                    "only spin-wait on a shared machine)")
 def search(proxy_path: Path, out: Path, resolution: str, batch_size: int, population: int, generations: int,
@@ -101,7 +91,7 @@ def search(proxy_path: Path, out: Path, resolution: str, batch_size: int, popula
            resume: bool, device: str | None, threads: int | None) -> None:
     """Evolve an architecture by proxy score at initialisation and write it to OUT (arch.json)."""
     dev = resolve_device(device)
-    _set_threads(threads if threads is not None or dev.type != "cpu" else 1)
+    set_threads(threads if threads is not None or dev.type != "cpu" else 1)
     config = SearchConfig(population=population, generations=generations, parents=min(parents, population),
                           calibration_size=calibration, resolution=parse_size(resolution),
                           batch_size=batch_size, num_classes=num_classes, seed=seed, target_fps=target_fps,
@@ -151,12 +141,12 @@ def search(proxy_path: Path, out: Path, resolution: str, batch_size: int, popula
 @click.option("--repeats", type=int, default=None, help="timed calls (default 50 on GPU, 3 on CPU)")
 @click.option("--predict", is_flag=True, help="also print the lookup table's prediction")
 @click.option("--latency-table", type=click.Path(path_type=Path), default=None)
-@click.option("--threads", type=int, default=None, help="CPU threads for torch")
+@click.option("--threads", type=click.IntRange(1, 1024), default=None, help="CPU threads for torch")
 def latency(arch_path: Path, size: str, role: str, num_classes: int, device: str | None, fp16: bool,
             warmup: int | None, repeats: int | None, predict: bool, latency_table: Path | None,
             threads: int | None) -> None:
     """Measure the latency and FPS of ARCH_PATH's network (batch 1) on this device."""
-    _set_threads(threads)
+    set_threads(threads)
     dev = resolve_device(device)
     hw = parse_size(size)
     net = build_network(load_arch(arch_path), num_classes, role)

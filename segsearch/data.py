@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -91,8 +92,6 @@ def dataset_spec(name: str) -> DatasetSpec:
 
 
 def _read(path: Path, mode: str, size: tuple[int, int], resample: int) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as img:
             img = img.convert(mode)
@@ -124,8 +123,6 @@ class SegmentationDataset(Dataset):
         return len(self.pairs)
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        from PIL import Image
-
         image_path, label_path = self.pairs[index]
         image = torch.from_numpy(_read(image_path, "RGB", self.size, Image.BILINEAR).copy())
         label = torch.from_numpy(_read(label_path, "L", self.size, Image.NEAREST).astype(np.int64))

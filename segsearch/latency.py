@@ -26,24 +26,10 @@ import torch
 from torch import nn
 
 from proxylang.errors import ProxylangError
+from proxylang.files import atomic_write
 from segsearch.network import LatencyBlock, SegNet
 
 TABLE_FORMAT = "segsearch-latency/1"
-
-
-def resolve_device(name: str | None = None) -> torch.device:
-    """``name`` (``cpu``, ``cuda``, ``cuda:1``), or CUDA when present and CPU otherwise."""
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ProxylangError(f"unknown device {name!r}; use cpu or cuda[:index]") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ProxylangError(f"device {name!r} asked for but CUDA is not available here")
-    if device.type not in ("cpu", "cuda"):
-        raise ProxylangError(f"unsupported device {name!r}; use cpu or cuda[:index]")
-    return device
 
 
 def inference_dtype(device: torch.device, fp16: bool) -> torch.dtype:
@@ -137,10 +123,8 @@ class LatencyTable:
         """Write atomically (no torn table if interrupted); a table without a path stays in memory."""
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        tmp.write_text(json.dumps({**self.header, "entries": self.entries}, indent=0, sort_keys=True))
-        tmp.replace(self.path)
+        atomic_write(self.path,
+                     json.dumps({**self.header, "entries": self.entries}, indent=0, sort_keys=True))
 
     def block_ms(self, block: LatencyBlock) -> float:
         """The part's latency, timed now (on a copy, so the caller's network stays put) if unknown."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from proxylang.errors import ProxylangError
+from proxylang.files import atomic_write
 
 OPS = ("skip", "conv", "conv_x2", "zoomed_conv", "zoomed_conv_x2")
 SCALES = (8, 16, 32)  # downsampling factor of each scale index
@@ -182,11 +183,7 @@ def load_arch(path: str | Path) -> Arch:
 
 def save_arch(arch: Arch, path: str | Path, extra: dict | None = None) -> None:
     """Write ``arch`` (plus ``extra`` fields such as its score) atomically as JSON."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps({**arch.to_dict(), **(extra or {})}, indent=1) + "\n")
-    tmp.replace(path)
+    atomic_write(path, json.dumps({**arch.to_dict(), **(extra or {})}, indent=1) + "\n")
 
 
 def _random_downs(rng: random.Random, layers: int, final: int) -> tuple[int, ...]:

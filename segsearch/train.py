@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from proxylang.errors import DataError
+from proxylang.files import atomic_write
 from segsearch.data import SegmentationDataset
 from segsearch.metrics import IGNORE_INDEX, ConfusionMatrix
 from segsearch.network import SegNet, build_network
@@ -47,11 +48,10 @@ class TrainConfig:
 
 def save_checkpoint(path: Path, model: SegNet, dataset: str, epoch: int, miou: float) -> None:
     """Write atomically, so an interrupted run never leaves a torn checkpoint."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"format": CHECKPOINT_FORMAT, "arch": model.arch.to_dict(), "role": model.role,
-                "num_classes": model.num_classes, "dataset": dataset, "epoch": epoch, "miou": miou,
-                "state_dict": model.state_dict()}, tmp)
-    tmp.replace(path)
+    atomic_write(path, lambda f: torch.save(
+        {"format": CHECKPOINT_FORMAT, "arch": model.arch.to_dict(), "role": model.role,
+         "num_classes": model.num_classes, "dataset": dataset, "epoch": epoch, "miou": miou,
+         "state_dict": model.state_dict()}, f))
 
 
 def load_checkpoint(path: str | Path, device: torch.device) -> tuple[SegNet, dict]:

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import torch
 
+from proxylang.files import atomic_write
+
 CONV_INPUTS = ("A", "G", "W")
 RELU_INPUTS = ("R",)
 INPUTS = CONV_INPUTS + RELU_INPUTS
@@ -94,12 +96,9 @@ class NetStats:
         return sum(t.numel() * t.element_size() for name in INPUTS for t in self.tensors(name))
 
     def save(self, path: str | Path) -> None:
-        """Write atomically (temporary file, then rename) so an interrupted run leaves no torn file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save({"A": self.A, "G": self.G, "W": self.W, "R": self.R, "meta": self.meta}, tmp)
-        tmp.replace(path)
+        """Write atomically, so an interrupted run leaves no torn file."""
+        atomic_write(path, lambda f: torch.save(
+            {"A": self.A, "G": self.G, "W": self.W, "R": self.R, "meta": self.meta}, f))
 
     @classmethod
     def load(cls, path: str | Path) -> NetStats:

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from proxylang.errors import ProxylangError
-from segsearch.latency import LatencyTable, measure_latency_ms, resolve_device, time_call
+from proxylang.runtime import resolve_device
+from segsearch.latency import LatencyTable, measure_latency_ms, time_call
 from segsearch.network import build_network
 from segsearch.space import random_arch
 

@@ -1,0 +1,79 @@
+"""Reading and writing the files the tools keep, in one place.
+
+Every text file a command reads (proxies, configs, architecture lists, data files) goes through
+:func:`read_text`, so a missing file, a folder, a device or pipe, something huge, or bytes that are not
+UTF-8 end in one ``DataError`` naming the file. Everything the tools write that a later run reads
+back (caches, checkpoints, results) goes through :func:`atomic_write`: a reader sees the old file or
+the new one, never half of one, even when the writer is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from proxylang.errors import DataError
+
+MAX_TEXT_BYTES = 64 << 20  # no proxy, config or ground-truth file comes near this
+
+
+def _file_mode() -> int:
+    """What ``open(path, "w")`` would create: 0o666 less the umask (a temporary file starts at 0o600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _file_mode()
+
+
+def read_text(path: str | Path, what: str, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """The UTF-8 text of ``path``, a ``what`` file (named in errors)."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise DataError(f"{path}: cannot read the {what} file: it is a folder")
+        if not stat.S_ISREG(mode):
+            raise DataError(f"{path}: cannot read the {what} file: not a regular file (a pipe or a device)")
+        with path.open("rb") as f:
+            data = f.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise DataError(f"{path}: cannot read the {what} file: no such file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the {what} file ({exc.strerror})") from None
+    if len(data) > max_bytes:
+        raise DataError(f"{path}: cannot read the {what} file: larger than {max_bytes >> 20} MiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: cannot read the {what} file: not UTF-8 text (byte {exc.start})") from None
+
+
+def atomic_write(path: str | Path, data: str | bytes | Callable[[BinaryIO], object]) -> None:
+    """Write ``data`` (text, bytes, or a function that writes to a binary file, e.g. for
+    ``torch.save``) to ``path`` through a synced temporary file in the same folder, then rename it; a
+    failure is a ``DataError`` naming the file."""
+    path = Path(path)
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb") as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
