@@ -3,15 +3,16 @@
 Every candidate's *student* network is built with the same seed, given one fixed synthetic minibatch
 (``proxylang.stats.extract``: statistics of one forward + backward pass) and scored by a compiled proxylang
 proxy. A proxy with ``norm_avt`` terms is first calibrated on a random pre-sample of architectures
-(min/max of each term), as in SasWOT. Then, per generation: the top-K architectures are parents;
-children come from row-wise crossover of two parents' matrices and mutation of random rows of
-alpha, beta or ratio; an illegal, duplicate or too slow child is redrawn, and where drawing fails
-the population is filled with fresh random architectures. Parents and children compete for the next
-population (the best survive). With a target FPS, the latency lookup table rejects candidates
-predicted to be too slow before anything is scored.
+(min/max of each term), as in SasWOT. The search itself is proxylang's engine
+(:mod:`proxylang.search.engine`) configured as SasWOT's: per generation, a few fresh random
+architectures join, the top-K architectures are parents, and children come from row-wise crossover of
+two parents' matrices followed by mutation of random rows of alpha, beta or ratio; an illegal, duplicate
+or too slow child is redrawn (a generation whose draws all fail has fewer children). Parents and
+children compete for the next population (the best survive). With a target FPS, the latency lookup
+table rejects candidates predicted to be too slow before anything is scored.
 
-The state after every generation (population, scores, random generator) is checkpointed, and a run
-resumes from it exactly (the pre-sample and the statistics batch depend only on the seed); with a
+The state after every generation (population, scores, random generator) is checkpointed as JSON, and a
+run resumes from it exactly (the pre-sample and the statistics batch depend only on the seed); with a
 target FPS, exactly only where the latency table file is kept, since re-timed parts vary.
 
 With a target FPS, the table's predictions filter candidates, and at the end the top candidates are
@@ -20,19 +21,18 @@ With a target FPS, the table's predictions filter candidates, and at the end the
 
 from __future__ import annotations
 
-import json
 import math
 import random
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
 import torch
 from torch import Tensor
 
-from proxylang.errors import ProxylangError
+from proxylang.search import engine
+from proxylang.search.engine import ExhaustedError, Fitness, Individual, SearchError
 from proxylang.stats.extract import extract_stats
 from proxylang.stats.netstats import NetStats
 from segsearch.latency import LatencyTable, measure_latency_ms
@@ -49,14 +49,8 @@ from segsearch.space import (
     random_arch,
 )
 
-CHECKPOINT_FORMAT = "segsearch-search/1"
 VERIFIED_CANDIDATES = 5
-MAX_CHILD_TRIES = 50
-MAX_FEASIBLE_TRIES = 500
-
-
-class SearchError(ProxylangError):
-    """The search cannot run or resume as asked."""
+MAX_FEASIBLE_TRIES = 500  # draws per wanted architecture before the engine gives up
 
 
 class Proxy(Protocol):
@@ -108,10 +102,11 @@ class Candidate:
 
 @dataclass
 class SearchState:
-    generation: int = 0
-    population: list[Candidate] = field(default_factory=list)
-    seen: set[str] = field(default_factory=set)
-    history: list[dict] = field(default_factory=list)
+    """A view of the engine's state in segsearch's terms (population best first)."""
+
+    generation: int
+    population: list[Candidate]
+    history: list[dict]
 
 
 class ArchScorer:
@@ -136,15 +131,6 @@ class ArchScorer:
         """The proxy's score, ``-inf`` where the proxy flags it invalid (so it never wins)."""
         scores, valid = self.proxy([self.stats(arch)])
         return float(scores[0]) if bool(valid[0]) and math.isfinite(float(scores[0])) else -math.inf
-
-
-def _rng_state(rng: random.Random) -> list:
-    version, internal, gauss = rng.getstate()
-    return [version, list(internal), gauss]
-
-
-def _set_rng_state(rng: random.Random, state: list) -> None:
-    rng.setstate((state[0], tuple(state[1]), state[2]))
 
 
 def crossover(a: Arch, b: Arch, rng: random.Random) -> Arch:
@@ -186,10 +172,30 @@ class Search:
         self.scorer = ArchScorer(proxy, config, device)
         self.table = latency_table
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
-        self.rng = random.Random(config.seed)
-        self.state = SearchState()
         self._fps: dict[str, float] = {}
+        self._candidates: dict[Individual[Arch], Candidate] = {}
         self.too_slow = 0  # candidates rejected by the latency constraint in this process
+        self.engine = self._engine(resume=False)
+
+    def _engine(self, resume: bool) -> engine.Search[Arch]:
+        cfg = self.config
+        fresh = min(cfg.fresh_per_generation, cfg.population)
+        operators = engine.Operators(
+            random=lambda rng: random_arch(rng, cfg.layers, cfg.branches),
+            mutate=lambda arch, rng: _legal(mutate(arch, rng, cfg.mutated_rows)),
+            crossover=crossover, key=Arch.network_key, encode=Arch.to_dict, decode=arch_from_dict,
+            text=Arch.key, screen=self._screen, order=Arch.key, rng=engine.PYTHON_RANDOM)
+        # SasWOT's generation: fresh random architectures, then children of the top-K bred by crossover
+        # and mutation (only the mutant, the child kept, must be legal), P - K new ones in all; no pool
+        # draw and no stagnation reset
+        search = engine.SearchConfig(
+            population=cfg.population, iterations=cfg.generations, fresh=fresh,
+            offspring=max(cfg.population - cfg.parents - fresh, 0), pool=None, top_k=cfg.parents,
+            variation="and", crossover_prob=cfg.crossover_prob, patience=None, attempts=MAX_FEASIBLE_TRIES,
+            require_full=True, seed=cfg.seed)
+        return engine.Search(operators, lambda arch: Fitness(train=self.scorer.score(arch)), search,
+                             checkpoint=self.checkpoint, resume=resume, context=asdict(cfg),
+                             may_change=("iterations", "generations"), before_checkpoint=self._settled)
 
     # ---------------------------------------------------------------- candidates
     def predicted_fps(self, arch: Arch) -> float | None:
@@ -202,41 +208,26 @@ class Search:
             self._fps[key] = 1000.0 / self.table.predict_ms(net, self.config.latency_size)
         return self._fps[key]
 
-    def feasible(self, arch: Arch) -> bool:
+    def _screen(self, arch: Arch) -> str:
+        """Why a new architecture is refused before it is scored ("" when it is not)."""
         target = self.config.target_fps
         if target is None or self.predicted_fps(arch) >= target:
-            return True
+            return ""
         self.too_slow += 1
-        return False
+        return "too slow"
 
-    def _new(self, arch: Arch) -> bool:
-        return is_legal(arch) and arch.network_key() not in self.state.seen and self.feasible(arch)
+    def _candidate(self, ind: Individual[Arch]) -> Candidate:
+        """The candidate view of an individual, one object per individual (so views keep their identity)."""
+        if ind not in self._candidates:
+            arch = ind.candidate
+            self._candidates[ind] = Candidate(arch, ind.fitness.train, self.predicted_fps(arch))
+        return self._candidates[ind]
 
-    def random_candidate(self) -> Arch:
-        """A fresh legal, unseen architecture that meets the target FPS."""
-        for _ in range(MAX_FEASIBLE_TRIES):
-            arch = random_arch(self.rng, self.config.layers, self.config.branches)
-            if self._new(arch):
-                return arch
-        best = max((v for v in self._fps.values()), default=float("nan"))
-        raise SearchError(f"no new random architecture in {MAX_FEASIBLE_TRIES} draws meets "
-                          f"--target-fps {self.config.target_fps} (fastest predicted {best:.1f} FPS)")
-
-    def child(self, parents: list[Candidate]) -> Arch:
-        """Crossover (with probability ``crossover_prob``) then mutation of top-K parents; a random
-        architecture when no legal, new, fast enough child turns up."""
-        for _ in range(MAX_CHILD_TRIES):
-            a = self.rng.choice(parents).arch
-            if self.rng.random() < self.config.crossover_prob and len(parents) > 1:
-                a = crossover(a, self.rng.choice(parents).arch, self.rng)
-            arch = mutate(a, self.rng, self.config.mutated_rows)
-            if self._new(arch):
-                return arch
-        return self.random_candidate()
-
-    def evaluate(self, arch: Arch) -> Candidate:
-        self.state.seen.add(arch.network_key())
-        return Candidate(arch, self.scorer.score(arch), self.predicted_fps(arch))
+    @property
+    def state(self) -> SearchState:
+        st = self.engine.state
+        return SearchState(st.generation, [self._candidate(i) for i in st.population],
+                           [_history_entry(r) for r in st.history])
 
     # ---------------------------------------------------------------- the run
     def calibrate(self) -> None:
@@ -248,23 +239,19 @@ class Search:
 
     def run(self) -> Candidate:
         """Calibrate, then evolve from the current state (fresh or resumed); the best candidate."""
-        start = time.perf_counter()
         self.calibrate()
-        state = self.state
-        if not state.population:
-            state.population = self._sorted(self.evaluate(self.random_candidate())
-                                             for _ in range(self.config.population))
-            self._finish_generation(start)
-        while state.generation <= self.config.generations:
-            start = time.perf_counter()
-            parents = state.population[: self.config.parents]
-            children = [self.evaluate(self.random_candidate())
-                        for _ in range(min(self.config.fresh_per_generation, self.config.population))]
-            while len(children) < self.config.population - self.config.parents:
-                children.append(self.evaluate(self.child(parents)))
-            state.population = self._sorted(state.population + children)[: self.config.population]
-            self._finish_generation(start)
-        return state.population[0]
+        try:
+            self.engine.run(on_generation=self._report)
+        except ExhaustedError as exc:
+            fastest = max(self._fps.values(), default=float("nan"))
+            raise SearchError(f"{exc}: too few architectures meet --target-fps {self.config.target_fps} "
+                              f"(fastest predicted {fastest:.1f} FPS)") from None
+        return self.state.population[0]
+
+    def resume(self) -> None:
+        """Continue from the checkpoint file; it must come from a run with the same configuration
+        (only the number of generations may grow)."""
+        self.engine = self._engine(resume=True)
 
     def verified_best(self, limit: int = VERIFIED_CANDIDATES) -> tuple[Candidate, float | None]:
         """The best candidate whose *measured* FPS meets the target, with that FPS. The table only
@@ -286,62 +273,31 @@ class Search:
         fps, candidate = max(measured, key=lambda m: m[0])
         return candidate, fps
 
-    @staticmethod
-    def _sorted(candidates) -> list[Candidate]:
-        return sorted(candidates, key=lambda c: (-c.score, c.arch.key()))
-
-    def _finish_generation(self, start: float) -> None:
-        state = self.state
-        scores = [c.score for c in state.population if math.isfinite(c.score)]
-        best = state.population[0]
-        record = {"generation": state.generation, "best": best.score,
-                  "mean": sum(scores) / len(scores) if scores else -math.inf,
-                  "best_fps": best.fps, "evaluated": len(state.seen),
-                  "seconds": round(time.perf_counter() - start, 2)}
-        state.history.append(record)
-        fps = f"  fps {best.fps:.1f} ({self.too_slow} too slow so far)" if best.fps is not None else ""
-        self.log(f"generation {state.generation}/{self.config.generations}: best {best.score:.6g}  "
-                 f"mean {record['mean']:.6g}{fps}  evaluated {record['evaluated']}  "
-                 f"{record['seconds']:.1f}s")
-        state.generation += 1
-        self.save()
-
-    # ---------------------------------------------------------------- checkpoints
-    def save(self) -> None:
+    def _settled(self, population: list[Individual[Arch]]) -> dict:
+        """The leader's predicted FPS for the generation's record. The latency table is saved here, before
+        the engine writes its checkpoint, so a checkpoint never counts on timings that are not on disk."""
         if self.table is not None:
             self.table.save()
-        if self.checkpoint is None:
-            return
-        data = {"format": CHECKPOINT_FORMAT, "config": asdict(self.config),
-                "generation": self.state.generation, "rng": _rng_state(self.rng),
-                "population": [{"arch": c.arch.to_dict(), "score": c.score, "fps": c.fps}
-                               for c in self.state.population],
-                "seen": sorted(self.state.seen), "history": self.state.history}
-        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.checkpoint.with_suffix(self.checkpoint.suffix + ".tmp")
-        tmp.write_text(json.dumps(data))
-        tmp.replace(self.checkpoint)
+        return {"best_fps": self.predicted_fps(population[0].candidate)}
 
-    def resume(self) -> None:
-        """Continue from the checkpoint file; it must come from a run with the same configuration
-        (only the number of generations may grow)."""
-        if self.checkpoint is None or not self.checkpoint.exists():
-            raise SearchError(f"nothing to resume: {self.checkpoint} does not exist")
-        try:
-            data = json.loads(self.checkpoint.read_text())
-            config = json.loads(json.dumps(asdict(self.config)))
-            if data.get("format") != CHECKPOINT_FORMAT:
-                raise SearchError(f"{self.checkpoint}: not a segsearch search checkpoint")
-            changed = sorted(k for k in config if k != "generations" and data["config"].get(k) != config[k])
-            if changed:
-                raise SearchError(f"{self.checkpoint}: written with other settings ({', '.join(changed)})")
-            _set_rng_state(self.rng, data["rng"])
-            population = [Candidate(arch_from_dict(c["arch"]), float(c["score"]), c["fps"])
-                          for c in data["population"]]
-            self.state = SearchState(int(data["generation"]), population, set(data["seen"]), data["history"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise SearchError(f"{self.checkpoint}: corrupt search checkpoint ({exc})") from None
-        self._fps.update({c.arch.network_key(): c.fps for c in population if c.fps is not None})
+    def _report(self, record: dict) -> None:
+        entry = _history_entry(record)
+        fps = (f"  fps {entry['best_fps']:.1f} ({self.too_slow} too slow so far)"
+               if entry["best_fps"] is not None else "")
+        self.log(f"generation {entry['generation']}/{self.config.generations}: best {entry['best']:.6g}  "
+                 f"mean {entry['mean']:.6g}{fps}  evaluated {entry['evaluated']}  {entry['seconds']:.1f}s")
+
+
+def _legal(arch: Arch) -> Arch | None:
+    return arch if is_legal(arch) else None
+
+
+def _history_entry(record: dict) -> dict:
+    """segsearch's summary of one generation of the engine (what arch.json keeps as its history)."""
+    return {"generation": record["generation"], "best": record["best_train"],
+            "mean": -math.inf if record["mean_train"] is None else record["mean_train"],
+            "best_fps": record["best_fps"], "evaluated": record["evaluations"],
+            "seconds": round(record["seconds"], 2)}
 
 
 def random_baseline(scorer: ArchScorer, count: int, seed: int, layers: int = NUM_LAYERS,

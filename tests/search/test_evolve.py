@@ -1,4 +1,5 @@
-"""The search engine on a toy problem: bit strings whose fitness is the fraction of ones.
+"""The search engine in the proxy search's configuration, on a toy problem: bit strings whose fitness is
+the fraction of ones; and the JSON form of expressions that its checkpoints store.
 
 The toy fitness has a known optimum and a known collapse (the all-zero string), so the tests can check
 what Algorithm 1 promises without the compiler or any statistics.
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from proxylang.errors import ProxylangError
-from proxylang.search.evolve import (
+from proxylang.search.engine import (
     Fitness,
     Operators,
     Search,
@@ -38,7 +39,8 @@ def _crossover(a: tuple[int, ...], b: tuple[int, ...], rng: np.random.Generator)
     return a[:cut] + b[cut:]
 
 
-TOY = Operators(random=_random, mutate=_mutate, crossover=_crossover, key=lambda b: "".join(map(str, b)))
+TOY = Operators(random=_random, mutate=_mutate, crossover=_crossover, key=lambda b: "".join(map(str, b)),
+                encode=list, decode=tuple)
 
 
 def toy_fitness(bits: tuple[int, ...]) -> Fitness:
@@ -48,6 +50,11 @@ def toy_fitness(bits: tuple[int, ...]) -> Fitness:
 
 
 SMALL = SearchConfig(population=10, iterations=12, offspring=6, pool=6, top_k=3, seed=3)
+
+
+def _files(run_dir):
+    """Where the proxy search keeps a strategy's checkpoint and log."""
+    return {"checkpoint": run_dir / "checkpoint.json", "log_file": run_dir / "log.jsonl"}
 
 
 def _comparable(history: list[dict]) -> list[dict]:
@@ -144,16 +151,16 @@ def test_seeds_respect_the_evaluation_budget():
 
 
 def test_interrupted_run_resumes_to_the_same_result(tmp_path):
-    whole = Search(TOY, toy_fitness, SMALL, run_dir=tmp_path / "whole").run()
+    whole = Search(TOY, toy_fitness, SMALL, **_files(tmp_path / "whole")).run()
 
     def stop_after_5(record):
         if record["generation"] == 5:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        Search(TOY, toy_fitness, SMALL, run_dir=tmp_path / "cut").run(on_generation=stop_after_5)
-    assert load_checkpoint(tmp_path / "cut").generation == 6
-    resumed = Search(TOY, toy_fitness, SMALL, run_dir=tmp_path / "cut", resume=True).run()
+        Search(TOY, toy_fitness, SMALL, **_files(tmp_path / "cut")).run(on_generation=stop_after_5)
+    assert load_checkpoint(tmp_path / "cut" / "checkpoint.json", TOY, SMALL).generation == 6
+    resumed = Search(TOY, toy_fitness, SMALL, **_files(tmp_path / "cut"), resume=True).run()
     assert resumed.best == whole.best and resumed.evaluations == whole.evaluations
     assert _comparable(resumed.history) == _comparable(whole.history)
     log = [json.loads(line) for line in (tmp_path / "cut" / "log.jsonl").read_text().splitlines()]
@@ -161,20 +168,20 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
 
 
 def test_resume_drops_log_records_written_after_the_checkpoint(tmp_path):
-    Search(TOY, toy_fitness, SearchConfig(iterations=2, seed=0), run_dir=tmp_path).run()
+    Search(TOY, toy_fitness, SearchConfig(iterations=2, seed=0), **_files(tmp_path)).run()
     with open(tmp_path / "log.jsonl", "a") as f:
         f.write(json.dumps({"generation": 99}) + "\n")
-    Search(TOY, toy_fitness, SearchConfig(iterations=2, seed=0), run_dir=tmp_path, resume=True).run()
+    Search(TOY, toy_fitness, SearchConfig(iterations=2, seed=0), **_files(tmp_path), resume=True).run()
     lines = (tmp_path / "log.jsonl").read_text().splitlines()
     assert [json.loads(x)["generation"] for x in lines] == [0, 1, 2]
 
 
 def test_resume_refuses_another_configuration_or_a_missing_checkpoint(tmp_path):
-    Search(TOY, toy_fitness, SearchConfig(iterations=1), run_dir=tmp_path).run()
+    Search(TOY, toy_fitness, SearchConfig(iterations=1), **_files(tmp_path)).run()
     with pytest.raises(ProxylangError, match="different configuration"):
-        Search(TOY, toy_fitness, SearchConfig(iterations=2), run_dir=tmp_path, resume=True)
+        Search(TOY, toy_fitness, SearchConfig(iterations=2), **_files(tmp_path), resume=True)
     with pytest.raises(ProxylangError, match="no checkpoint"):
-        Search(TOY, toy_fitness, SMALL, run_dir=tmp_path / "none", resume=True)
+        Search(TOY, toy_fitness, SMALL, **_files(tmp_path / "none"), resume=True)
 
 
 def test_parallel_workers_give_the_serial_result():
@@ -206,7 +213,7 @@ def test_workers_run_torch_after_the_parent_used_threads():
 
     script = """
 import torch
-from proxylang.search.evolve import Evaluator, Fitness
+from proxylang.search.engine import Evaluator, Fitness
 torch.set_num_threads(2)
 print(float(torch.ones(4_000_000).sum()))
 def fitness(n):
@@ -218,3 +225,25 @@ evaluator.close()
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == str([4_000_001.0, 4_000_002.0, 4_000_003.0, 4_000_004.0])
+
+
+def test_expressions_survive_their_json_form_exactly():
+    """A resumed search mutates the trees it saved: the same tree, text and key, 2 still apart from 2.0."""
+    from proxylang import canonical_key, to_text
+    from proxylang.lang.ast import Call, Input, Num
+    from proxylang.scoring.baselines import EXPRESSION_BASELINES, library_expression
+    from proxylang.search.evolve import node_from_json, node_to_json
+    from proxylang.search.genetic import random_expr
+
+    rng = np.random.default_rng(0)
+    trees = [library_expression(name) for name in EXPRESSION_BASELINES]
+    trees += [t for t in (random_expr(rng) for _ in range(40)) if t is not None]
+    trees.append(Call("pow", (Input("W"), Num(2))))
+    for tree in trees:
+        back = node_from_json(json.loads(json.dumps(node_to_json(tree))))
+        assert back == tree and to_text(back) == to_text(tree) and canonical_key(back) == canonical_key(tree)
+    assert type(node_from_json(node_to_json(Num(2))).value) is int
+    assert type(node_from_json(node_to_json(Num(2.0))).value) is float
+    for bad in ([], [3, "W"], {"op": "sum"}, True, None):
+        with pytest.raises(ProxylangError, match="not an expression"):
+            node_from_json(bad)
