@@ -8,20 +8,19 @@ nothing is allocated or computed. Exits 1 if any arch is over tolerance.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-from proxylang.bench.transnas import SPACES, build_network, count_flops, count_params
+from proxylang.bench.transnas import SPACES, build_network, count_params
 from proxylang.bench.transnas.ground_truth import load_zc_json, zc_json_path
 from proxylang.errors import ProxylangError
+from proxylang.scoring.flops import count_flops
 
 PARAMS_TOLERANCE = 0.005
 FLOPS_TOLERANCE = 0.02
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchmarks"
 
 
 def deviation(ours: float, theirs: float) -> float:
@@ -50,7 +49,7 @@ def check_space(space: str, data_dir: Path, limit: int | None) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("PROXYLANG_DATA", DEFAULT_DATA)),
+    parser.add_argument("--data", type=Path,
                         help="folder holding transnas/ (default: $PROXYLANG_DATA or ../shared/benchmarks)")
     parser.add_argument("--limit", type=int, default=None, help="check only the first N archs per space")
     args = parser.parse_args()

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from proxylang import compile_proxy, pack, random_expr, to_text
-from proxylang.bench.transnas import load_zc_json, zc_json_path
+from proxylang.bench.transnas import TRANSNAS
 from proxylang.scoring.evaluate import kendall
 from proxylang.search.data import DataConfig, ProxyFitness, Split, split_archs, thinned_stats
-from proxylang.search.evolve import Evaluator
+from proxylang.search.engine import Evaluator
 from proxylang.stats.extract import StatsCache
 
 
@@ -39,10 +39,11 @@ def _rate(label: str, count: int, seconds: float, baseline: float | None) -> flo
 @click.option("--seed", type=int, default=0, show_default=True)
 def main(space: str, archs: int, candidates: int, seed: int) -> None:
     cfg = DataConfig()
-    truth = load_zc_json(zc_json_path(space), cfg.task, space)
-    chosen = split_archs(list(truth), cfg)["train"][:archs]  # the search's own (cached) networks
-    accuracy = np.array([truth[a].val_accuracy for a in chosen])
-    cache = StatsCache(space=space, profile=cfg.measurement(), seed=cfg.stats_seed, device="cpu")
+    truth = TRANSNAS.load_truth(space)
+    chosen = split_archs(truth.archs, cfg)["train"][:archs]  # the search's own (cached) networks
+    accuracy = truth.only(chosen).accuracy
+    cache = StatsCache(benchmark=TRANSNAS, space=space, profile=cfg.measurement(), seed=cfg.stats_seed,
+                       device="cpu")
     full = [cache.get(a) for a in chosen]
     thinned = pack([thinned_stats(cache, a, cfg.thin) for a in chosen])
     fitness = ProxyFitness(Split(chosen, accuracy, thinned), Split(chosen, accuracy, thinned), thinned,

@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from proxylang.bench.transnas import build_network, load_zc_json
+from proxylang.bench.transnas import build_network, load_zc_json, zc_json_path
 from proxylang.scoring.evaluate import kendall
 
 
@@ -64,10 +62,9 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    data = Path(os.environ.get("PROXYLANG_DATA", "../shared/benchmarks")) / "transnas"
     rng = np.random.default_rng(args.seed)
     for space in ("micro", "macro"):
-        records = load_zc_json(data / f"zc_transbench101_{space}.json", "segmentsemantic", space)
+        records = load_zc_json(zc_json_path(space), "segmentsemantic", space)
         reference = [records[a].score("l2_norm") for a in records]
         laws = []
         for arch in records:

@@ -27,8 +27,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from proxylang.cli.bench import BenchSettings, SpaceTruth, baseline_results, baseline_scores, load_truth
-from proxylang.scoring.evaluate import kendall, presample
+from proxylang.bench.transnas import TRANSNAS
+from proxylang.scoring.evaluate import kendall
+from proxylang.scoring.proxies import presample
+from proxylang.scoring.sweep import Sweep, baseline_results, baseline_scores
 from proxylang.stats.profiles import PROFILES, Profile
 
 REFERENCED = ("params", "flops", "l2_norm", "nwot", "snip", "grad_norm", "plain", "fisher", "grasp", "jacov")
@@ -41,19 +43,14 @@ CANDIDATES = {
 }
 
 
-def subset(truth: SpaceTruth, archs: list[str]) -> SpaceTruth:
-    index = {a: i for i, a in enumerate(truth.archs)}
-    return SpaceTruth(truth.space, archs, truth.accuracy[[index[a] for a in archs]], truth.records)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", type=int, default=40, help="architectures per space (seeded sample)")
     parser.add_argument("--spaces", default="micro,macro")
     parser.add_argument("--profiles", default=",".join(CANDIDATES), help="comma-separated candidates")
     parser.add_argument("--only", default=",".join(REFERENCED), help="comma-separated proxies")
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("PROXYLANG_DATA",
-                                                                         "../shared/benchmarks")))
+    parser.add_argument("--data", type=Path, help="folder holding transnas/ [default: $PROXYLANG_DATA, "
+                                                  "else ../shared/benchmarks]")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--seeds", help="two comma-separated seeds: print our seed-to-seed agreement instead")
     args = parser.parse_args()
@@ -65,18 +62,18 @@ def main() -> None:
         profile = CANDIDATES[profile_name]
         for space in args.spaces.split(","):
             with tempfile.TemporaryDirectory() as cache:
-                settings = BenchSettings(args.data, None, profile, 0, args.device, Path(cache))
-                truth = load_truth(space, settings)
-                truth = subset(truth, sorted(presample(truth.archs, args.archs, seed=0)))
+                sweep = Sweep(TRANSNAS, profile, 0, args.device, Path(cache), args.data)
+                truth = sweep.truth(space)
+                truth = truth.only(sorted(presample(truth.archs, args.archs, seed=0)))
                 start = time.perf_counter()
                 if args.seeds:
-                    first, second = (baseline_scores(names, truth, replace(settings, seed=int(seed)))
+                    first, second = (baseline_scores(names, truth, replace(sweep, seed=int(seed)))
                                      for seed in args.seeds.split(","))
                     seconds = (time.perf_counter() - start) / len(truth.archs) / 2
                     print(f"{profile_name:<22}{space:<7}{seconds:>7.2f}  seeds " + "".join(
                         f"{kendall(first[n][0], second[n][0]):>10.3f}" for n in names), flush=True)
                     continue
-                results = baseline_results(names, truth, settings, sample=min(50, args.archs), repeats=1)
+                results = baseline_results(names, truth, sweep, sample=min(50, args.archs), repeats=1)
                 seconds = (time.perf_counter() - start) / len(truth.archs)
             agree = [results[n].get("kendall_vs_reference", np.nan) for n in names]
             own = [results[n]["full"]["kendall"] for n in names]

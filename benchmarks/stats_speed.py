@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from proxylang.bench.transnas import build_network, load_zc_json
-from proxylang.scoring.evaluate import presample
+from proxylang.bench.transnas import TRANSNAS, build_network, load_zc_json, zc_json_path
+from proxylang.scoring.proxies import presample
 from proxylang.stats.extract import default_loss, extract_stats
 from proxylang.stats.profiles import DEFAULT_PROFILE, PROFILES, input_batch
 
@@ -73,9 +73,9 @@ def measure(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: st
 
 
 def run(space: str, device: str, args: argparse.Namespace) -> None:
-    records = load_zc_json(args.data / "transnas" / f"zc_transbench101_{space}.json", "segmentsemantic")
+    records = load_zc_json(zc_json_path(space, args.data), "segmentsemantic")
     archs = presample(sorted(records), args.archs, seed=0)
-    x, y = input_batch(PROFILES[args.profile], seed=0)
+    x, y = input_batch(PROFILES[args.profile], 0, TRANSNAS.num_classes)
     x, y = x.to(device), y.to(device)
     build_s = 0.0
     rows = []
@@ -101,7 +101,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", type=int, default=6, help="networks per space")
     parser.add_argument("--profile", choices=list(PROFILES), default=DEFAULT_PROFILE)
-    parser.add_argument("--data", type=Path, default=Path("../shared/benchmarks"))
+    parser.add_argument("--data", type=Path, help="folder holding transnas/ [default: $PROXYLANG_DATA, "
+                                                  "else ../shared/benchmarks]")
     parser.add_argument("--spaces", default="micro,macro")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per network (the fastest counts)")
     args = parser.parse_args()

@@ -37,6 +37,8 @@ from torch import Tensor, nn
 
 from proxylang.errors import ProxylangError
 from proxylang.lang.ast import Node
+from proxylang.lang.parse import parse
+from proxylang.scoring.flops import count_flops
 from proxylang.stats.extract import SITE_TYPES, default_loss, weight_matrix
 from proxylang.stats.profiles import NASLIB_SITES
 
@@ -218,9 +220,7 @@ def zen(model: nn.Module, inputs: Tensor, targets: Tensor, sites: Sites = NASLIB
 
 
 def flops(model: nn.Module, inputs: Tensor, targets: Tensor, sites: Sites = NASLIB_TYPES) -> float:
-    """Multiply-accumulates of one image at the input's resolution (the benchmark's own counter)."""
-    from proxylang.bench.transnas import count_flops
-
+    """MFLOPs of one image at the input's resolution, in the reference files' convention."""
     return float(count_flops(model, inputs.shape[-1]))
 
 
@@ -232,8 +232,6 @@ NETWORK_BASELINES: dict[str, NetworkProxy] = {
 
 def library_expression(name: str) -> Node:
     """The parsed expression of ``proxylang/library/<name>.px``."""
-    from proxylang import parse
-
     source = resources.files("proxylang") / "library" / f"{name}.px"
     try:
         text = source.read_text(encoding="utf-8")

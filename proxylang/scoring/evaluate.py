@@ -1,4 +1,4 @@
-"""How well a proxy ranks architectures: rank correlations, the paper's sampled protocol, and scoring.
+"""How well a proxy ranks architectures: rank correlations, the sampled protocol, paired comparisons.
 
 Correlations are computed against ground-truth accuracy with scipy. A score that is flagged invalid
 or is not finite ranks *last* (it is replaced by a value below every valid score, so all invalid
@@ -14,17 +14,14 @@ resamples the architectures and recomputes both Kd on each resample.
 from __future__ import annotations
 
 import math
-import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats as sps
-from tqdm import tqdm
 
 from proxylang.errors import ProxylangError
-from proxylang.stats.netstats import NetStats
 
 METRICS = ("kendall", "spearman", "pearson")
 
@@ -158,46 +155,3 @@ def paired_bootstrap(scores_a: Any, scores_b: Any, truth: Any, valid_a: Any = No
         return PairedComparison(difference, math.nan, math.nan, math.nan, 0)
     low, high = np.percentile(draws, [2.5, 97.5])
     return PairedComparison(difference, float(low), float(high), float((draws > 0).mean()), len(draws))
-
-
-def presample(archs: Sequence[str], size: int, seed: int) -> list[str]:
-    """A seeded random subset of architectures, e.g. for norm_avt's min/max calibration."""
-    order = np.random.default_rng(seed).permutation(len(archs))
-    return [archs[i] for i in order[: min(size, len(archs))]]
-
-
-def score_proxies(proxies: Mapping[str, Any], stats: Iterable[NetStats], total: int | None = None,
-                  chunk: int = 16, chunk_bytes: int = 2**29,
-                  desc: str = "scoring") -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Scores and validity of several compiled proxies over one pass of a stream of statistics (each
-    network's statistics are extracted or read once, whatever the number of proxies). Networks go
-    through at most ``chunk`` at a time or ``chunk_bytes`` of statistics, so memory holds one chunk,
-    not the whole benchmark. A proxy that normalises (``norm_avt``) must have been calibrated first."""
-    scores: dict[str, list[np.ndarray]] = {name: [] for name in proxies}
-    valid: dict[str, list[np.ndarray]] = {name: [] for name in proxies}
-
-    def flush(batch: list[NetStats]) -> None:
-        for name, proxy in proxies.items():
-            s, v = proxy(batch)
-            scores[name].append(s.detach().cpu().numpy().astype(np.float64))
-            valid[name].append(v.detach().cpu().numpy().astype(bool))
-
-    batch: list[NetStats] = []
-    held = 0
-    for item in tqdm(stats, total=total, desc=desc, unit="arch", file=sys.stderr, leave=False):
-        batch.append(item)
-        held += item.nbytes()
-        if len(batch) == chunk or held >= chunk_bytes:
-            flush(batch)
-            batch, held = [], 0
-    if batch:
-        flush(batch)
-    return {name: (np.concatenate(scores[name]) if scores[name] else np.zeros(0),
-                   np.concatenate(valid[name]) if valid[name] else np.zeros(0, dtype=bool))
-            for name in proxies}
-
-
-def score_proxy(proxy: Any, stats: Iterable[NetStats], total: int | None = None, chunk: int = 16,
-                chunk_bytes: int = 2**29, desc: str = "scoring") -> tuple[np.ndarray, np.ndarray]:
-    """:func:`score_proxies` for one proxy."""
-    return score_proxies({"proxy": proxy}, stats, total, chunk, chunk_bytes, desc)["proxy"]

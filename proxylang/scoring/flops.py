@@ -1,4 +1,5 @@
-"""FLOPs in the convention of the data files (NAS-Bench-Suite-Zero via tensorwatch/torchstat).
+"""FLOPs of any network in NAS-Bench-Suite-Zero's convention (tensorwatch/torchstat), which the
+reference data files' ``flops`` scores use.
 
 Found by matching the files exactly: one 3xRxR image (batch 1), every leaf module counted once:
 ``Conv2d`` multiply-accumulates plus one per output for a bias, ``BatchNorm2d`` two per input

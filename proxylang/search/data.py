@@ -20,12 +20,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from proxylang import CompiledProxy, PackedStats, canonical_key, compile_proxy, pack, to_text
-from proxylang.bench.transnas import load_zc_json, zc_json_path
+from proxylang.bench.benchmark import Benchmark
 from proxylang.errors import ProxylangError
-from proxylang.lang.ast import Call, Node, walk
+from proxylang.lang.ast import Node
+from proxylang.lang.canonical import canonical_key
+from proxylang.lang.compile import CompiledProxy, compile_proxy
+from proxylang.lang.pack import PackedStats, pack
+from proxylang.lang.printer import to_text
 from proxylang.scoring.evaluate import kendall
-from proxylang.search.evolve import Fitness, Operators
+from proxylang.scoring.proxies import AVT_PRESAMPLE, Scores, score_stats, uses_avt
+from proxylang.search.engine import Fitness, Operators
+from proxylang.search.evolve import node_from_json, node_to_json
 from proxylang.search.genetic import crossover, mutate, random_expr
 from proxylang.stats.extract import StatsCache
 from proxylang.stats.netstats import NetStats
@@ -48,11 +53,10 @@ class DataConfig:
     hides the cost of e.g. ``hamming(G, G)`` (O x O x K), which would stall the holdout report.
     """
 
-    task: str = "segmentsemantic"
     train: int = 40
     val: int = 20
     holdout: int = 100
-    presample: int = 8
+    presample: int = AVT_PRESAMPLE
     profile: str = DEFAULT_PROFILE
     resolution: int | None = None
     batch: int | None = None
@@ -102,11 +106,6 @@ class Split:
     archs: list[str]
     accuracy: np.ndarray
     stats: PackedStats
-
-
-def uses_avt(node: Node) -> bool:
-    """Whether a proxy needs calibrating on a pre-sample before it can score."""
-    return any(isinstance(n, Call) and n.op == "norm_avt" for n in walk(node))
 
 
 def collapse_reason(scores: np.ndarray, valid: np.ndarray) -> str:
@@ -176,8 +175,9 @@ class ProxyFitness:
 
 
 def expression_operators() -> Operators[Node]:
-    """The language's own genetic operators, random generator and canonical key, for :mod:`evolve`."""
-    return Operators(random=random_expr, mutate=mutate, crossover=crossover, key=canonical_key, text=to_text)
+    """The language's own genetic operators, random generator and canonical key, for :mod:`engine`."""
+    return Operators(random=random_expr, mutate=mutate, crossover=crossover, key=canonical_key, text=to_text,
+                     encode=node_to_json, decode=node_from_json)
 
 
 @dataclass
@@ -203,34 +203,15 @@ class SearchData:
     def train_stats(self, arch: str) -> NetStats:
         return thinned_stats(self.cache, arch, self.config.thin)
 
-    def full_scores(self, nodes: Mapping[str, Node],
-                    archs: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    def full_scores(self, nodes: Mapping[str, Node], archs: Sequence[str]) -> dict[str, Scores]:
         """Scores of each proxy on the full statistics of ``archs`` (as ``proxylang eval`` sees them), in
         one streamed pass over the networks; norm_avt is calibrated on the train pre-sample."""
-        proxies = {name: compile_proxy(node) for name, node in nodes.items()}
+        calibration = []
         if any(map(uses_avt, nodes.values())):
-            presample = pack([self.cache.get(a) for a in self.presample_archs])
-            for name, proxy in proxies.items():
-                if uses_avt(nodes[name]):
-                    proxy.calibrate(presample)
-        parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {name: [] for name in nodes}
-
-        def flush(chunk: list[NetStats]) -> None:
-            packed = pack(chunk)
-            for name, proxy in proxies.items():
-                parts[name].append(_numpy(*proxy(packed)))
-
-        chunk: list[NetStats] = []
-        for _, stats in tqdm(self.cache.iter_stats(archs), total=len(archs), desc="full statistics",
-                             unit="arch", file=sys.stderr, leave=False):
-            chunk.append(stats)
-            if len(chunk) == HOLDOUT_CHUNK:
-                flush(chunk)
-                chunk = []
-        if chunk:
-            flush(chunk)
-        return {name: (np.concatenate([s for s, _ in p]), np.concatenate([v for _, v in p]))
-                for name, p in parts.items()}
+            calibration = [self.cache.get(a) for a in self.presample_archs]
+        stream = (stats for _, stats in self.cache.iter_stats(archs))
+        return score_stats(nodes, stream, len(archs), calibration, chunk=HOLDOUT_CHUNK,
+                           desc="full statistics")
 
 
 def thinned_stats(cache: StatsCache, arch: str, stride: int) -> NetStats:
@@ -245,26 +226,21 @@ def _thinned_split(cache: StatsCache, archs: list[str], accuracy: np.ndarray, st
     return Split(archs, accuracy, pack(stats))
 
 
-def load_search_data(space: str, data_dir: str | Path | None, config: DataConfig,
+def load_search_data(benchmark: Benchmark, space: str, data_dir: str | Path | None, config: DataConfig,
                      cache_dir: str | Path | None) -> SearchData:
-    """Ground truth, splits and statistics of one TransNAS-Bench-101 space (extracting what the cache
+    """Ground truth, splits and statistics of one space of ``benchmark`` (extracting what the cache
     lacks: the slow part of a first run)."""
-    truth = load_zc_json(zc_json_path(space, data_dir), config.task, space)
-    names = split_archs(list(truth), config)
-    cache = StatsCache(cache_dir, space=space, profile=config.measurement(), seed=config.stats_seed,
-                       device="cpu")
-
-    def accuracy(archs: list[str]) -> np.ndarray:
-        return np.array([truth[a].val_accuracy for a in archs], dtype=np.float64)
-
-    holdout = names["holdout"]
-    proxies = sorted(set.intersection(*(set(truth[a].proxies) for a in holdout)) | {"flops", "params"})
-    reference = {p: np.array([truth[a].score(p) for a in holdout], dtype=np.float64) for p in proxies}
+    truth = benchmark.load_truth(space, None if data_dir is None else Path(data_dir))
+    names = split_archs(truth.archs, config)
+    cache = StatsCache(cache_dir, benchmark=benchmark, space=space, profile=config.measurement(),
+                       seed=config.stats_seed, device="cpu")
+    train, val, holdout = (truth.only(names[split]) for split in ("train", "val", "holdout"))
+    reference = {name: holdout.reference_scores(name) for name in holdout.reference_names()}
     return SearchData(
         space=space, config=config,
-        train=_thinned_split(cache, names["train"], accuracy(names["train"]), config.thin, "train"),
-        val=_thinned_split(cache, names["val"], accuracy(names["val"]), config.thin, "val"),
-        holdout_archs=holdout, unseen_archs=names["unseen"], holdout_accuracy=accuracy(holdout),
+        train=_thinned_split(cache, train.archs, train.accuracy, config.thin, "train"),
+        val=_thinned_split(cache, val.archs, val.accuracy, config.thin, "val"),
+        holdout_archs=holdout.archs, unseen_archs=names["unseen"], holdout_accuracy=holdout.accuracy,
         presample_archs=names["train"][: config.presample], reference=reference, cache=cache)
 
 

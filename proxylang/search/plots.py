@@ -20,7 +20,7 @@ def plot_search_curves(histories: Mapping[str, Sequence[Mapping]], path: str | P
     """Best training Kd (solid) and its validation Kd (dashed) against fitness evaluations, per strategy.
 
     ``histories`` maps a strategy name to its per-generation records (``evaluations``, ``best_train``,
-    ``best_val``), as written by :class:`proxylang.evolve.Search`.
+    ``best_val``), as written by :class:`proxylang.search.engine.Search`.
     """
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     for (name, records), color in zip(histories.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"],

@@ -33,18 +33,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from proxylang.errors import DataError, ProxylangError
+from proxylang.bench.benchmark import Benchmark
+from proxylang.errors import ProxylangError
+from proxylang.runtime import resolve_device
 from proxylang.stats.netstats import NetStats
 from proxylang.stats.profiles import DEFAULT_PROFILE, IGNORE_LABEL, Profile, get_profile, input_batch
 
 SITE_TYPES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
-
-
-def default_device() -> str:
-    """CUDA when present, CPU otherwise."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def is_relu_site(module: nn.Module) -> bool:
@@ -171,9 +168,9 @@ def default_cache_budget() -> int:
 class StatsCache:
     """``NetStats`` on disk, one file per :class:`StatsKey`; nothing is kept in memory.
 
-    Generic use: ``get_or_compute(key, fn)``. Bound to a benchmark space (``space=...``), ``get(arch)``
-    builds the TransNAS-Bench-101 network seeded with ``seed``, feeds it the batch described by the
-    other settings and caches the result. A file that cannot be read is recomputed and overwritten.
+    Generic use: ``get_or_compute(key, fn)``. Bound to a benchmark space (``benchmark=..., space=...``),
+    ``get(arch)`` builds that benchmark's network seeded with ``seed``, feeds it the batch described by
+    the other settings and caches the result. A file that cannot be read is recomputed and overwritten.
 
     Statistics are large (W and G hold every weight: 100-500 MB per TransNAS-Bench-101 network in
     float32), so the cache has a disk budget, ``max_bytes``. Once the folder holds that much, new
@@ -182,15 +179,15 @@ class StatsCache:
     repeated sweep would evict each file just before it is needed again and never hit.
     """
 
-    def __init__(self, root: str | Path | None = None, *, space: str | None = None,
-                 profile: Profile | None = None, seed: int = 0, device: str | None = None,
-                 max_bytes: int | None = None) -> None:
+    def __init__(self, root: str | Path | None = None, *, benchmark: Benchmark | None = None,
+                 space: str | None = None, profile: Profile | None = None, seed: int = 0,
+                 device: str | None = None, max_bytes: int | None = None) -> None:
         self.root = Path(root) if root is not None else default_cache_root()
         self.max_bytes = default_cache_budget() if max_bytes is None else max_bytes
         self._used: int | None = None  # bytes on disk, measured on first store
-        self.space, self.seed = space, seed
+        self.benchmark, self.space, self.seed = benchmark, space, seed
         self.profile = profile or get_profile(DEFAULT_PROFILE)
-        self.device = device or default_device()
+        self.device = str(resolve_device(device))
         self._batch: tuple[Tensor, Tensor] | None = None
 
     def path(self, key: StatsKey) -> Path:
@@ -209,30 +206,25 @@ class StatsCache:
         if self._used is None:
             self._used = sum(f.stat().st_size for f in self.root.rglob("*.pt")) if self.root.exists() else 0
         if self._used + stats.nbytes() <= self.max_bytes:
-            try:
-                stats.to("cpu").save(path)
-            except OSError as exc:
-                raise DataError(f"{path}: cannot write statistics cache ({exc.strerror})") from None
+            stats.to("cpu").save(path)
             self._used += path.stat().st_size
         return stats
 
     def key(self, arch: str, variant: str = "") -> StatsKey:
-        if self.space is None:
+        if self.benchmark is None or self.space is None:
             raise ProxylangError("this statistics cache is not bound to a benchmark space")
         return StatsKey(self.space, arch, self.seed, self.profile.key(), variant)
 
     def input_batch(self) -> tuple[Tensor, Tensor]:
         """The one minibatch every architecture sees (same images for all, so scores are comparable)."""
         if self._batch is None:
-            self._batch = input_batch(self.profile, self.seed)
+            self._batch = input_batch(self.profile, self.seed, self.benchmark.num_classes)
         return self._batch
 
     def compute(self, arch: str) -> NetStats:
-        """Statistics of one TransNAS-Bench-101 network, without the cache."""
-        from proxylang.bench.transnas import build_network
-
+        """Statistics of one of the benchmark's networks, without the cache."""
         torch.manual_seed(self.seed)
-        model = build_network(self.space, arch).to(self.device)
+        model = self.benchmark.build_network(self.space, arch).to(self.device)
         inputs, targets = self.input_batch()
         stats = extract_stats(model, inputs, targets, dtype=self.profile.torch_dtype, keep_on_device=True)
         stats.meta.update(space=self.space, arch=arch, seed=self.seed, profile=self.profile.key())

@@ -25,9 +25,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
+from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from proxylang.bench.transnas.networks import NUM_CLASSES
 from proxylang.errors import DataError, ProxylangError
 
 IGNORE_LABEL = -100  # label value that cross-entropy ignores (PyTorch's default ignore_index)
@@ -121,7 +121,7 @@ def get_profile(name: str) -> Profile:
 # ----------------------------------------------------------------------------------------- inputs
 
 
-def input_batch(profile: Profile, seed: int = 0, num_classes: int = NUM_CLASSES) -> tuple[Tensor, Tensor]:
+def input_batch(profile: Profile, seed: int, num_classes: int) -> tuple[Tensor, Tensor]:
     """The one minibatch every architecture sees under ``profile``: normalised images
     ``(N, 3, r, r)`` and integer labels ``(N, r, r)`` (``IGNORE_LABEL`` where a label is unknown)."""
     n, r = profile.batch_size, profile.resolution
@@ -169,8 +169,6 @@ def photo_crops(n: int, r: int, gen: torch.Generator) -> Tensor:
     """``n`` seeded random crops (a quarter to all of the shorter side, random flips) of matplotlib's
     sample photographs, resized to ``r``×``r``: real image statistics without a download."""
     import matplotlib
-    from PIL import Image
-
     folder = Path(matplotlib.get_data_path()) / "sample_data"
     photos = []
     for name in SAMPLE_PHOTOS:
@@ -206,7 +204,7 @@ def region_labels(pixels: Tensor, num_classes: int) -> Tensor:
     return labels.reshape(pixels.shape[0], *pixels.shape[2:])
 
 
-def taskonomy_labels(raw: Tensor, num_classes: int = NUM_CLASSES) -> Tensor:
+def taskonomy_labels(raw: Tensor, num_classes: int) -> Tensor:
     """Taskonomy's ``segmentsemantic`` label convention (NASLib ``semantic_segment_label``): raw value 0
     is merged into 1, then 1 is subtracted, giving classes 0..16; values past the last class are
     ignored by the loss."""
@@ -234,8 +232,6 @@ def _pick(files: list[Path], n: int, gen: torch.Generator, folder: str) -> list[
 
 def _read_image(path: Path, resolution: int, label: bool) -> Tensor:
     """Centre-cropped to a square and resized: pixel values in [0, 1], or raw integer label values."""
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as img:
             img = img.convert("L" if label else "RGB")

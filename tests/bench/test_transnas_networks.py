@@ -11,8 +11,9 @@ import torch
 from conftest import REPO
 from torch import nn
 
-from proxylang.bench.transnas import build_network, count_flops, count_params, parse_arch
+from proxylang.bench.transnas import build_network, count_params, parse_arch
 from proxylang.errors import DataError
+from proxylang.scoring.flops import count_flops
 
 DATA = REPO.parent / "shared" / "benchmarks" / "transnas"
 

@@ -1,6 +1,7 @@
 from click.testing import CliRunner
 
 from proxylang.cli.main import main
+from segsearch.cli import main as segsearch_main
 
 
 def run(*args, stdin=None):
@@ -41,12 +42,11 @@ def test_every_stage_command_is_reachable_from_main():
 
 
 def test_bad_options_are_one_line_for_both_commands():
-    from segsearch.cli import main as segsearch_main
-
     for command, args, says in [
         (main, ["eval", "examples/saswot.px", "--space", "nano"], "Invalid value for '--space'"),
         (main, ["nosuchcommand"], "No such command 'nosuchcommand'"),
         (main, ["check"], "Missing argument 'FILE'"),
+        (main, ["--threads", "0", "check", "examples/saswot.px"], "Invalid value for '--threads'"),
         (segsearch_main, ["latency", "arch.json", "--warmup", "many"], "Invalid value for '--warmup'"),
     ]:
         result = CliRunner().invoke(command, args)

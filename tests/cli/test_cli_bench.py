@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
-import types
+from dataclasses import replace
 
 import pytest
 import torch
 from click.testing import CliRunner
 from torch import nn
 
+from proxylang.bench import BENCHMARKS
+from proxylang.bench.transnas import TRANSNAS
 from proxylang.cli.bench import baselines_command, eval_command
 from proxylang.stats.profiles import get_profile
 
@@ -29,16 +30,11 @@ def tiny_network(space: str, arch: str) -> nn.Module:
 
 @pytest.fixture
 def bench(tmp_path, monkeypatch):
-    """``proxylang.bench.transnas`` with tiny networks, and a JSON file in the NASLib format."""
-    import proxylang.bench.transnas as real
-
-    fake = types.ModuleType("proxylang.bench.transnas")
-    fake.__dict__.update({k: v for k, v in vars(real).items() if not k.startswith("__")})
-    fake.build_network = tiny_network
-    fake.parse_arch = lambda space, key: tuple(int(c) for c in str(key).strip("() ").split(","))
-    fake.load_zc_json = lambda path, task, space: json.loads(path.read_text())[task]
-    fake.count_flops = lambda model, resolution: sum(p.numel() for p in model.parameters()) * resolution ** 2
-    monkeypatch.setitem(sys.modules, "proxylang.bench.transnas", fake)
+    """A stand-in for TransNAS-Bench-101 with tiny networks, and a JSON file in the NASLib format."""
+    tiny = replace(TRANSNAS, build_network=tiny_network,
+                   parse_arch=lambda space, key: tuple(int(c) for c in str(key).strip("() ").split(",")),
+                   read_truth=lambda path, task, space: json.loads(path.read_text())[task])
+    monkeypatch.setitem(BENCHMARKS, "transnas", tiny)
     records = {a: {"val_accuracy": float(i), "params": {"score": float(i)}, "jacov": {"score": float(i % 3)}}
                for i, a in enumerate(ARCHS)}
     path = tmp_path / "zc.json"

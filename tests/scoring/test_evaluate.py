@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from proxylang.errors import ProxylangError
 from proxylang.scoring.evaluate import (
@@ -15,12 +14,9 @@ from proxylang.scoring.evaluate import (
     kendall,
     paired_bootstrap,
     pearson,
-    presample,
     sampled_protocol,
-    score_proxy,
     spearman,
 )
-from proxylang.stats.netstats import NetStats
 
 
 def test_perfect_and_reversed_rankings():
@@ -81,28 +77,3 @@ def test_paired_bootstrap_ranks_invalid_scores_last():
     assert broken.difference < 0 and broken.ahead == 0.0
     with pytest.raises(ProxylangError, match="matching vectors"):
         paired_bootstrap(truth, truth[:5], truth)
-
-
-def test_presample_is_a_seeded_subset():
-    archs = [f"a{i}" for i in range(30)]
-    chosen = presample(archs, 5, seed=3)
-    assert len(set(chosen)) == 5 and set(chosen) <= set(archs) and chosen == presample(archs, 5, seed=3)
-
-
-def test_score_proxy_streams_in_chunks_bounded_by_count_and_bytes():
-    seen = []
-
-    def proxy(batch):
-        seen.append(len(batch))
-        s = torch.tensor([float(st.W[0].sum()) for st in batch], dtype=torch.float64)
-        return s, torch.isfinite(s)
-
-    def net(i: int) -> NetStats:
-        return NetStats(A=[torch.ones(1, 2)], G=[torch.ones(1, 1)], W=[torch.full((1, 1), float(i))])
-
-    scores, valid = score_proxy(proxy, (net(i) for i in range(5)), chunk=2)
-    assert seen == [2, 2, 1]
-    assert scores.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0] and valid.all()
-    seen.clear()
-    score_proxy(proxy, (net(i) for i in range(5)), chunk=4, chunk_bytes=2 * net(0).nbytes())
-    assert seen == [2, 2, 1]

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from proxylang.bench.transnas import TRANSNAS
 from proxylang.errors import DataError, ProxylangError
 from proxylang.stats.extract import StatsCache
 from proxylang.stats.profiles import (
@@ -36,7 +37,8 @@ def test_every_setting_changes_the_key():
 
 
 def test_profile_goes_into_cache_paths(tmp_path):
-    lite, bench = (StatsCache(tmp_path, space="micro", profile=PROFILES[n]) for n in ("lite", "benchmark"))
+    lite, bench = (StatsCache(tmp_path, benchmark=TRANSNAS, space="micro", profile=PROFILES[n])
+                   for n in ("lite", "benchmark"))
     assert lite.path(lite.key("(1, 2)")) != bench.path(bench.key("(1, 2)"))
     assert PROFILES["lite"].key() in str(lite.path(lite.key("(1, 2)")))
 
@@ -55,17 +57,17 @@ def test_overrides_rename_and_unknown_profiles_fail():
 @pytest.mark.parametrize("labels", ["uniform", "regions"])
 def test_synthetic_batches_are_seeded_and_shaped(inputs, labels):
     p = Profile("t", 16, 3, inputs, labels)
-    x, y = input_batch(p, seed=1)
-    x2, y2 = input_batch(p, seed=1)
+    x, y = input_batch(p, 1, 17)
+    x2, y2 = input_batch(p, 1, 17)
     assert torch.equal(x, x2) and torch.equal(y, y2)
-    assert not torch.equal(x, input_batch(p, seed=2)[0])
+    assert not torch.equal(x, input_batch(p, 2, 17)[0])
     assert x.shape == (3, 3, 16, 16) and y.shape == (3, 16, 16)
     assert int(y.min()) >= 0 and int(y.max()) < 17
     assert -1.01 <= float(x.min()) and float(x.max()) <= 1.01 or inputs == "white"  # (x - 0.5) / 0.5
 
 
 def test_region_labels_are_equally_frequent_connected_levels():
-    x, y = input_batch(Profile("t", 64, 2, "pink", "regions"), seed=0)
+    x, y = input_batch(Profile("t", 64, 2, "pink", "regions"), 0, 17)
     counts = torch.bincount(y.flatten(), minlength=17)
     assert counts.min() > 0.5 * counts.float().mean()  # every class present, roughly balanced
     same_as_right = (y[:, :, 1:] == y[:, :, :-1]).float().mean()
@@ -74,7 +76,7 @@ def test_region_labels_are_equally_frequent_connected_levels():
 
 def test_taskonomy_label_mapping_on_a_hand_made_map():
     raw = torch.tensor([[0, 1, 2], [17, 18, 255]])
-    assert taskonomy_labels(raw).tolist() == [[0, 0, 1], [16, IGNORE_LABEL, IGNORE_LABEL]]
+    assert taskonomy_labels(raw, 17).tolist() == [[0, 0, 1], [16, IGNORE_LABEL, IGNORE_LABEL]]
 
 
 def test_image_folders_use_taskonomy_conventions(tmp_path):
@@ -86,14 +88,14 @@ def test_image_folders_use_taskonomy_conventions(tmp_path):
         Image.new("RGB", (12, 10), (255, 0, 0)).save(images / f"im{i}.png")
         Image.new("L", (12, 10), 3 if i else 99).save(labels / f"im{i}.png")
     p = get_profile("lite").with_overrides(resolution=4, batch_size=3, images=images, labels=labels)
-    x, y = input_batch(p, seed=0)
+    x, y = input_batch(p, 0, 17)
     assert x.shape == (3, 3, 4, 4) and y.shape == (3, 4, 4)
     assert torch.allclose(x[:, 0], torch.ones(3, 4, 4)) and torch.allclose(x[:, 1], -torch.ones(3, 4, 4))
     assert set(y.unique().tolist()) == {2, IGNORE_LABEL}  # raw 3 is class 2; 99 is not a class
     with pytest.raises(DataError, match="cannot fill"):
-        input_batch(replace(p, batch_size=4))
+        input_batch(replace(p, batch_size=4), 0, 17)
     (images / "bad.png").write_text("not an image")
     with pytest.raises(DataError, match="cannot read image"):
-        input_batch(replace(p, batch_size=4))
+        input_batch(replace(p, batch_size=4), 0, 17)
     with pytest.raises(ProxylangError, match="needs a folder of images"):
-        input_batch(replace(p, inputs="white"))
+        input_batch(replace(p, inputs="white"), 0, 17)

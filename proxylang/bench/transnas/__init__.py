@@ -1,8 +1,10 @@
 """TransNAS-Bench-101 ``segmentsemantic``: networks of the micro and macro spaces built from the data
-files' arch keys, their parameter and FLOP counts, and ground-truth readers."""
+files' arch keys, their parameter counts, ground-truth readers, and :data:`TRANSNAS`, the
+benchmark as the value the other stages take."""
 
-from proxylang.bench.transnas.flops import count_flops
+from proxylang.bench.benchmark import Benchmark
 from proxylang.bench.transnas.ground_truth import (
+    TASK,
     ArchRecord,
     ArchTable,
     arch_key,
@@ -12,9 +14,14 @@ from proxylang.bench.transnas.ground_truth import (
     space_of_file,
     zc_json_path,
 )
-from proxylang.bench.transnas.networks import SPACES, build_network, count_params, parse_arch
+from proxylang.bench.transnas.networks import NUM_CLASSES, SPACES, build_network, count_params, parse_arch
+
+TRANSNAS = Benchmark(name="transnas", title="TransNAS-Bench-101", task=TASK, spaces=SPACES,
+                     num_classes=NUM_CLASSES, build_network=build_network, parse_arch=parse_arch,
+                     truth_file=zc_json_path, read_truth=load_zc_json)
 
 __all__ = [
-    "SPACES", "ArchRecord", "ArchTable", "arch_key", "build_network", "count_flops", "count_params",
-    "data_dir", "load_api_pth", "load_zc_json", "parse_arch", "space_of_file", "zc_json_path",
+    "NUM_CLASSES", "SPACES", "TASK", "TRANSNAS", "ArchRecord", "ArchTable", "arch_key", "build_network",
+    "count_params", "data_dir", "load_api_pth", "load_zc_json", "parse_arch",
+    "space_of_file", "zc_json_path",
 ]

@@ -1,0 +1,66 @@
+"""What every command shares: one ``error:`` line and exit code 2 for any user error, and reading a
+proxy from a file or stdin."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from proxylang.errors import DataError, ProxylangError
+from proxylang.files import MAX_TEXT_BYTES, read_text
+
+USER_ERROR_EXIT = 2
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn a ``ProxylangError`` into ``error: <message>`` on stderr and exit code 2."""
+    try:
+        yield
+    except ProxylangError as exc:
+        _exit_with_error(str(exc))
+
+
+def _exit_with_error(message: str) -> None:
+    click.echo(f"error: {' '.join(message.split())}", err=True)
+    sys.exit(USER_ERROR_EXIT)
+
+
+class CommandGroup(click.Group):
+    """A command group (``proxylang``, ``segsearch``) whose user errors all end the same way: a bad
+    option or argument (click's usage errors, normally three lines) and a ``ProxylangError`` from any
+    command print one ``error:`` line and exit with code 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False  # let click's own errors reach the handler below
+        try:
+            return super().main(*args, **kwargs)
+        except click.ClickException as exc:
+            _exit_with_error(exc.format_message())
+        except ProxylangError as exc:
+            _exit_with_error(str(exc))
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(130)
+
+
+def read_proxy_text(path: str) -> tuple[str, str]:
+    """The text of a .px file, or of stdin for ``-``; returns ``(text, source name)``."""
+    if path != "-":
+        return read_text(path, "proxy"), path
+    if sys.stdin is None or sys.stdin.closed:
+        raise DataError("<stdin>: no standard input to read the proxy from")
+    try:
+        data = sys.stdin.buffer.read(MAX_TEXT_BYTES + 1)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"<stdin>: cannot read the proxy ({exc})") from None
+    if len(data) > MAX_TEXT_BYTES:
+        raise DataError(f"<stdin>: larger than {MAX_TEXT_BYTES >> 20} MiB, too large for a proxy")
+    try:
+        return data.decode("utf-8"), "<stdin>"
+    except UnicodeDecodeError as exc:
+        raise DataError(f"<stdin>: not UTF-8 text (byte {exc.start})") from None

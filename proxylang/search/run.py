@@ -1,0 +1,250 @@
+"""A whole proxy search run (what ``proxylang evolve`` does): search a proxy for a TransNAS-Bench-101
+space and report it honestly.
+
+A run directory (``--out``) holds ``run.json`` (the resolved settings), one sub-directory per strategy
+with its checkpoint and JSONL log, and the results: ``best.px``, ``summary.json``, ``search-curve.png``,
+``proxy-vs-accuracy.png``, ``holdout-archs.txt`` and ``unseen-archs.txt`` (the holdout, and every
+architecture outside train and validation, for ``proxylang eval/baselines --archs``). Fitness
+uses the train split only; the validation split picks between the searched proxy and its ensembles; the
+holdout split is touched once, for the final figures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from proxylang.bench.benchmark import Benchmark
+from proxylang.errors import ProxylangError
+from proxylang.files import atomic_write, read_text
+from proxylang.lang.ast import Call, Node
+from proxylang.lang.printer import to_text
+from proxylang.scoring.baselines import EXPRESSION_BASELINES, library_expression
+from proxylang.scoring.evaluate import correlations
+from proxylang.search.data import (
+    DataConfig,
+    ProxyFitness,
+    expression_operators,
+    load_search_data,
+    split_kendall,
+)
+from proxylang.search.engine import STRATEGIES, Search, SearchConfig, SearchResult, config_from_mapping
+from proxylang.search.plots import plot_proxy_vs_accuracy, plot_search_curves
+
+STRATEGY_CHOICES = (*STRATEGIES, "both")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything that decides a run's result; saved as ``run.json`` and checked again on ``--resume``."""
+
+    space: str
+    strategy: str = "evolution"
+    start_with: tuple[str, ...] = EXPRESSION_BASELINES
+    ensemble_with: tuple[str, ...] = ("nwot",)
+    data: DataConfig = field(default_factory=DataConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    def strategies(self) -> tuple[str, ...]:
+        return STRATEGIES if self.strategy == "both" else (self.strategy,)
+
+
+# Sized to finish on 2 CPU cores in well under 30 minutes, statistics extraction included. Macro gets a
+# larger train split: its good proxies (NWOT, activation counts, ...) lie within ~0.03 Kd of each other
+# while Kd on 40 archs has a standard deviation of ~0.05, so a 40-arch fitness picks by noise there
+# (measured: the evolved best tied NWOT on unseen archs). Macro candidates are cheap (mostly R-based), so
+# 3x the archs still fits the budget; micro's W/G candidates cost more, and 40 archs already generalise.
+DEFAULT_SEARCH = SearchConfig(population=20, iterations=30, offspring=10, pool=10, top_k=5)
+DEFAULTS = {
+    "micro": RunSettings(space="micro", strategy="both", search=DEFAULT_SEARCH),
+    "macro": RunSettings(space="macro", strategy="both", search=DEFAULT_SEARCH,
+                         data=DataConfig(train=120, val=40)),
+}
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The tables of a TOML config file."""
+    try:
+        return tomllib.loads(read_text(path, "config"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ProxylangError(f"{path}: invalid TOML ({exc})") from None
+
+
+def resolve_settings(space: str, file_values: dict[str, Any], overrides: dict[str, Any]) -> RunSettings:
+    """Built-in defaults for the space, then the TOML file, then command-line options."""
+    values = dict(file_values)
+    data_values, search_values = values.pop("data", {}), values.pop("search", {})
+    if values.pop("space", space) != space:
+        raise ProxylangError(f"the config file is for another space than --space {space}")
+    base = DEFAULTS[space]
+    unknown = sorted(set(values) - {"strategy", "start_with", "ensemble_with"})
+    if unknown:
+        raise ProxylangError(f"unknown config key(s): {', '.join(unknown)}")
+    strategy = overrides.pop("strategy", None) or values.get("strategy", base.strategy)
+    if strategy not in STRATEGY_CHOICES:
+        raise ProxylangError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGY_CHOICES)}")
+    try:
+        data = replace(base.data, **data_values)
+    except TypeError as exc:
+        raise ProxylangError(f"bad [data] table: {exc}") from None
+    search = config_from_mapping({**search_values, **overrides}, base.search)
+    libraries = {key: tuple(values.get(key, getattr(base, key))) for key in ("start_with", "ensemble_with")}
+    for name in (n for names in libraries.values() for n in names):
+        library_expression(name)  # an unknown name fails here, before any statistic is extracted
+    return RunSettings(space=space, strategy=strategy, data=data, search=search, **libraries)
+
+
+def settings_json(settings: RunSettings) -> dict[str, Any]:
+    return json.loads(json.dumps(asdict(settings)))
+
+
+def claim_run_dir(out: Path, settings: RunSettings, resume: bool) -> None:
+    """A fresh run refuses to overwrite one; a resumed run must have the same settings."""
+    saved = out / "run.json"
+    if resume:
+        if not saved.exists():
+            raise ProxylangError(f"{out}: nothing to resume (no run.json)")
+        try:
+            previous = json.loads(read_text(saved, "run settings"))
+        except ValueError:
+            raise ProxylangError(f"{saved}: not a run settings file (invalid JSON)") from None
+        if previous != settings_json(settings):
+            raise ProxylangError(f"{out}: --resume needs the same settings as the interrupted run")
+        return
+    if saved.exists():
+        raise ProxylangError(f"{out} already holds a run; pass --resume to continue it, or another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(saved, json.dumps(settings_json(settings), indent=2) + "\n")
+
+
+def _progress_line(bar: tqdm) -> Callable[[dict[str, Any]], None]:
+    def show(record: dict[str, Any]) -> None:
+        bar.update(1)
+        bar.set_postfix_str(
+            f"best {show_kd(record['best_train'])} mean {show_kd(record['mean_train'])} "
+            f"val {show_kd(record['best_val'])} {record['evals_per_s']} ev/s "
+            f"rej {sum(record['rejections'].values())}", refresh=True)
+
+    return show
+
+
+def show_kd(x: float | None) -> str:
+    """A Kendall tau for a table: signed, three decimals, n/a when undefined."""
+    return "n/a" if x is None or math.isnan(x) else f"{x:+.3f}"
+
+
+def _run_strategy(strategy: str, settings: RunSettings, fitness: ProxyFitness, out: Path, resume: bool,
+                  workers: int, budget: int | None) -> SearchResult[Node]:
+    config = replace(settings.search, strategy=strategy)
+    if budget is not None:  # the random ablation gets exactly the evaluations evolution used
+        config = replace(config, iterations=10**9, max_evaluations=budget)
+    run_dir = out / strategy
+    checkpoint = run_dir / "checkpoint.json"
+    resume = resume and checkpoint.exists()
+    seeds = [library_expression(name) for name in settings.start_with]
+    search = Search(expression_operators(), fitness, config, checkpoint=checkpoint,
+                    log_file=run_dir / "log.jsonl", resume=resume, workers=workers, seeds=seeds)
+    total = None if budget is not None else config.iterations + 1
+    with tqdm(total=total, initial=search.state.generation, desc=strategy, unit="gen",
+              file=sys.stderr) as bar:
+        return search.run(on_generation=_progress_line(bar))
+
+
+def _round(kds: dict[str, float]) -> dict[str, float | None]:
+    return {k: (None if math.isnan(v) else round(v, 4)) for k, v in kds.items()}
+
+
+def _final_candidates(results: dict[str, SearchResult[Node]], partners: tuple[str, ...]) -> dict[str, Node]:
+    """Each strategy's best, and the evolved best combined with each library partner through AVT."""
+    candidates = {f"{s} best": r.best.candidate for s, r in results.items()}
+    searched = results.get("evolution", next(iter(results.values()))).best.candidate
+    for partner in partners:
+        candidates[f"norm_avt(evolved) + norm_avt({partner})"] = Call(
+            "add", (Call("norm_avt", (searched,)), Call("norm_avt", (library_expression(partner),))))
+    return candidates
+
+
+def _write_archs(path: Path, archs: list[str], what: str) -> None:
+    """An architecture list for ``proxylang eval/baselines --archs``, so they report on the same archs."""
+    header = f"# {what}; the search never read them (proxylang eval/baselines --archs this file)\n"
+    atomic_write(path, header + "".join(f"{a}\n" for a in archs))
+
+
+def run_evolve(benchmark: Benchmark, settings: RunSettings, out: Path, data_dir: Path | None,
+               cache: Path | None, workers: int = 1, resume: bool = False) -> dict[str, Any]:
+    """The whole command: statistics, searches, ensembles, holdout report and figures; returns the summary."""
+    claim_run_dir(out, settings, resume)
+    start = time.perf_counter()
+    data = load_search_data(benchmark, settings.space, data_dir, settings.data, cache)
+    fitness = data.fitness()
+    stats_seconds = time.perf_counter() - start
+
+    results: dict[str, SearchResult[Node]] = {}
+    for strategy in settings.strategies():
+        budget = results["evolution"].evaluations if strategy == "random" and results else None
+        results[strategy] = _run_strategy(strategy, settings, fitness, out, resume, workers, budget)
+    search_seconds = time.perf_counter() - start - stats_seconds
+
+    candidates = _final_candidates(results, settings.ensemble_with)
+    kendalls = {name: fitness.kendalls(node) for name, node in candidates.items()}
+    # best.px: the evolved proxy or one of its ensembles, whichever ranks the validation archs best on
+    # their *full* statistics (thinning can hide a collapse, e.g. log of an exact zero); the random-search
+    # ablation is reported, never chosen
+    finalists = {n: node for n, node in candidates.items() if n != "random best"}
+    for name, scored in data.full_scores(finalists, data.val.archs).items():
+        kendalls[name]["val_full"] = split_kendall(scored.values, scored.valid, data.val.accuracy)[0]
+    usable = [n for n in finalists if not math.isnan(kendalls[n]["val_full"])] or list(finalists)
+    chosen = max(usable, key=lambda n: kendalls[n]["val_full"])
+    text = to_text(candidates[chosen])
+    atomic_write(out / "best.px", text + "\n")
+    _write_archs(out / "holdout-archs.txt", data.holdout_archs,
+                 f"the {settings.space} holdout in summary.json")
+    _write_archs(out / "unseen-archs.txt", data.unseen_archs,
+                 f"every {settings.space} architecture outside the train and validation splits")
+
+    baselines = {f"baseline {b}": library_expression(b) for b in EXPRESSION_BASELINES}
+    holdout = data.full_scores({**candidates, **baselines}, data.holdout_archs)
+    invalid = {}
+    for name, scored in holdout.items():  # as proxylang eval reports: invalid scores rank last
+        found = correlations(scored.values, data.holdout_accuracy, scored.valid)
+        kendalls.setdefault(name, {})["holdout"], invalid[name] = found.kendall, found.invalid
+    reference = {name: split_kendall(scores, np.isfinite(scores), data.holdout_accuracy)[0]
+                 for name, scores in data.reference.items()}
+
+    plot_proxy_vs_accuracy(holdout[chosen].values, data.holdout_accuracy, out / "proxy-vs-accuracy.png",
+                           f"{settings.space} holdout ({len(data.holdout_archs)} archs), "
+                           f"Kd {kendalls[chosen]['holdout']:.3f}\n{text[:90]}")
+    plot_search_curves({s: r.history for s, r in results.items()}, out / "search-curve.png",
+                       f"{benchmark.title} {settings.space} / {benchmark.task}")
+
+    summary = {
+        "space": settings.space,
+        "settings": settings_json(settings),
+        "archs": {"train": len(data.train.archs), "val": len(data.val.archs),
+                  "holdout": len(data.holdout_archs)},
+        "seconds": {"statistics": round(stats_seconds, 1), "search": round(search_seconds, 1),
+                    "total": round(time.perf_counter() - start, 1)},
+        "strategies": {s: {"best": to_text(r.best.candidate), "evaluations": r.evaluations,
+                           "generations": len(r.history),
+                           "curve": [[h["evaluations"], h["best_train"]] for h in r.history]}
+                       for s, r in results.items()},
+        "kendall": {name: _round(kds) for name, kds in kendalls.items()},
+        "texts": {name: to_text(node) for name, node in candidates.items()},
+        "holdout_invalid": {name: n for name, n in invalid.items() if n},
+        "chosen": chosen,
+        "best_px": text,
+        "reference_holdout_kendall": _round(reference),
+        "profile": {"key": data.cache.profile.key(), "settings": data.cache.profile.describe()},
+    }
+    atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return summary
