@@ -2,8 +2,9 @@ import pytest
 from conftest import REPO
 
 from proxylang.errors import ProxyTypeError
-from proxylang.lang.check import check
+from proxylang.lang.check import check, check_expr
 from proxylang.lang.parse import parse
+from proxylang.lang.primitives import primitive_table
 from proxylang.lang.types import NET, N, O
 
 
@@ -18,8 +19,6 @@ def test_accepts(text, level):
 
 
 def test_gram_shape_is_symbolic():
-    from proxylang.lang.check import check_expr
-
     assert check_expr(parse("gram(W) + 1")).type.shape == (O, O)
     assert check_expr(parse("layersum(gram(A))")).type.shape == (N, N)
 
@@ -43,9 +42,6 @@ def test_rejects_with_expression_and_column(text, expr, column, words):
 
 
 def test_language_doc_lists_every_primitive_as_the_registry_does():
-
-    from proxylang.lang.primitives import primitive_table
-
     doc = (REPO / "docs" / "language.md").read_text(encoding="utf-8")
     table = doc.split("<!-- primitives:begin -->\n")[1].split("<!-- primitives:end -->")[0]
     assert table.strip() == primitive_table().strip()

@@ -9,6 +9,7 @@ from proxylang.lang.compile import compile_proxy, evaluate_eager, pack
 from proxylang.lang.parse import parse
 from proxylang.lang.primitives import PRIMITIVES
 from proxylang.search.genetic import random_expr
+from proxylang.stats.netstats import NetStats
 
 ONE_OF_EACH = [
     "sum(lt(softmax(W), relu(G)))", "let c = gt(R, 0)\nslogdet(layersum(gram(c) + gram(1 - c)))",
@@ -82,8 +83,6 @@ def test_random_well_typed_proxies_run_without_shape_errors(real_stats):
 
 
 def test_networks_without_relu_sites(real_stats):
-    from proxylang.stats.netstats import NetStats
-
     no_relu = [NetStats(s.A, s.G, s.W) for s in real_stats]
     for text, valid_expected in [("sum(gram(R))", True), ("sum(R) + 1", True),
                                  ("slogdet(layersum(gram(R > 0) + gram(1 - (R > 0))))", False)]:
