@@ -146,6 +146,15 @@ class StatsKey:
         """A file name made only of safe characters, one folder per setting."""
         return self.setting_path() / f"{_safe(self.arch)}.pt"
 
+    def fields(self) -> dict[str, str | int]:
+        return {"space": self.space, "arch": self.arch, "seed": self.seed, "profile": self.profile,
+                "variant": self.variant}
+
+    def recorded_in(self, meta: dict) -> bool:
+        """Whether a cached file's metadata agrees with this key on every field it records: a file
+        copied over from another architecture or setting is not read as this one's."""
+        return all(meta[name] == value for name, value in self.fields().items() if name in meta)
+
 
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-") or "_"
@@ -199,10 +208,13 @@ class StatsCache:
         path = self.path(key)
         if path.exists():
             try:
-                return NetStats.load(path)
+                cached = NetStats.load(path)
             except ValueError:  # torn or foreign file (NetStats.load says which): recompute below
-                pass
+                cached = None
+            if cached is not None and key.recorded_in(cached.meta):
+                return cached
         stats = fn()
+        stats.meta.update(key.fields())
         if self._used is None:
             self._used = sum(f.stat().st_size for f in self.root.rglob("*.pt")) if self.root.exists() else 0
         if self._used + stats.nbytes() <= self.max_bytes:

@@ -125,6 +125,23 @@ def test_cache_computes_once_and_recovers_from_a_corrupt_file(tmp_path):
     assert len(calls) == 2 and NetStats.load(cache.path(key)).meta["sites"] == ["enc", "dec", "head"]
 
 
+def test_cache_never_reads_a_file_written_for_another_key(tmp_path):
+    """A statistics file copied over another architecture's (or from another seed or profile) is
+    recomputed, not silently read as that architecture's statistics."""
+    cache = StatsCache(tmp_path)
+    one, other = StatsKey("micro", "(1, 2)"), StatsKey("micro", "(2, 1)")
+    first, second = tiny_stats()[1], tiny_stats()[1]
+    second.W[0].add_(1.0)
+    cache.get_or_compute(one, lambda: first)
+    cache.path(other).parent.mkdir(parents=True, exist_ok=True)
+    cache.path(other).write_bytes(cache.path(one).read_bytes())  # the swap
+    got = cache.get_or_compute(other, lambda: second)
+    assert torch.equal(got.W[0], second.W[0]) and got.meta["arch"] == "(2, 1)"
+    assert NetStats.load(cache.path(other)).meta["arch"] == "(2, 1)"  # and the file is rewritten
+    reread = cache.get_or_compute(other, lambda: first)
+    assert torch.equal(reread.W[0], second.W[0])  # now a hit
+
+
 def test_cache_stops_storing_at_its_disk_budget(tmp_path):
     stats = tiny_stats()[1]
     cache = StatsCache(tmp_path, max_bytes=int(2.5 * stats.nbytes()))
