@@ -59,7 +59,12 @@ def test_data_folder_from_argument_or_environment(tmp_path, monkeypatch):
     ({"jigsaw": {}}, r"no task 'segmentsemantic' \(tasks: jigsaw\)"),
     ({"segmentsemantic": {"(1, 2)": {"val_accuracy": 1.0}}}, r"not a micro arch: '\(1, 2\)'"),
     ({"segmentsemantic": {"(1, 1, 1, 1, 1, 1)": {"val_accuracy": "high"}}},
-     "val_accuracy of .* not a number"),
+     "val_accuracy of .* not a finite number"),
+    ({"segmentsemantic": {"(1, 1, 1, 1, 1, 1)": {"val_accuracy": float("inf")}}},
+     "val_accuracy of .* not a finite number"),
+    ({"segmentsemantic": {"(1, 1, 1, 1, 1, 1)": {"val_accuracy": 1.0},
+                          "(1,1,1,1,1,1)": {"val_accuracy": 9.0}}},
+     r"arch \(1,1,1,1,1,1\) of segmentsemantic appears twice \(also as '\(1, 1, 1, 1, 1, 1\)'\)"),
 ])
 def test_zc_json_content_errors_are_one_line(tmp_path, document, message):
     path = write_json(tmp_path, "micro", document)
@@ -73,6 +78,9 @@ def test_zc_json_file_errors(tmp_path):
         load_zc_json(tmp_path / "zc_transbench101_micro.json")
     broken = tmp_path / "zc_transbench101_micro.json"
     broken.write_text("{not json")
+    with pytest.raises(DataError, match="not a readable JSON file"):
+        load_zc_json(broken)
+    broken.write_text("[" * 100_000 + "]" * 100_000)  # deeper than the JSON parser's recursion
     with pytest.raises(DataError, match="not a readable JSON file"):
         load_zc_json(broken)
     with pytest.raises(DataError, match="cannot tell micro from macro"):

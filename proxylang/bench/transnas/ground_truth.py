@@ -25,6 +25,7 @@ import torch
 
 from proxylang.bench.transnas.networks import KEY_LENGTH, SPACES, parse_arch
 from proxylang.errors import DataError
+from proxylang.files import read_text
 
 TASK = "segmentsemantic"
 DATA_ENV = "PROXYLANG_DATA"
@@ -113,8 +114,8 @@ def space_of_file(path: str | Path) -> str:
 
 
 def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise DataError(f"{what} is not a number: {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise DataError(f"{what} is not a finite number: {value!r}")
     return float(value)
 
 
@@ -124,19 +125,20 @@ def load_zc_json(path: str | Path, task: str = TASK, space: str | None = None) -
     path = Path(path)
     space = space or space_of_file(path)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        document = json.loads(read_text(path, "ground-truth"))
+    except (ValueError, RecursionError) as exc:
         raise DataError(f"{path}: not a readable JSON file ({str(exc).splitlines()[0]})") from None
     if not isinstance(document, dict) or not isinstance(document.get(task), dict):
         tasks = ", ".join(sorted(document)) if isinstance(document, dict) else "none"
         raise DataError(f"{path}: no task {task!r} (tasks: {tasks})")
-    records = {}
+    records, spelled = {}, {}
     for key, raw in document[task].items():
         arch = arch_key(parse_arch(space, key))
         if not isinstance(raw, dict):
             raise DataError(f"{path}: arch {key} of {task} is not a record")
+        if arch in spelled:
+            raise DataError(f"{path}: arch {key} of {task} appears twice (also as {spelled[arch]!r})")
+        spelled[arch] = key
         record = ArchRecord(raw)
         record["arch"] = arch
         record["val_accuracy"] = _number(raw.get("val_accuracy"), f"{path}: val_accuracy of {key}")
