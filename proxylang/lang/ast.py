@@ -81,5 +81,16 @@ def size(node: Node) -> int:
 
 
 def depth(node: Node) -> int:
-    """Length of the longest root-to-leaf path (a leaf has depth 1)."""
-    return 1 + max((depth(c) for c in node.children), default=0)
+    """Length of the longest root-to-leaf path (a leaf has depth 1). Iterative, and each shared
+    sub-tree is measured once, so neither deep nor ``let``-shared trees make it costly."""
+    known: dict[int, int] = {}
+    stack = [node]
+    while stack:
+        n = stack[-1]
+        pending = [c for c in n.children if id(c) not in known]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        known[id(n)] = 1 + max((known[id(c)] for c in n.children), default=0)
+    return known[id(node)]

@@ -5,6 +5,7 @@ Names and arities are checked here (they are about the text); shapes and levels 
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from importlib import resources
 
@@ -12,7 +13,7 @@ import lark
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from proxylang.errors import ProxySyntaxError
-from proxylang.lang.ast import Call, Input, Node, Num, Span
+from proxylang.lang.ast import Call, Input, Node, Num, Span, depth
 from proxylang.lang.primitives import DEFAULT_EXPONENT, PRIMITIVES
 from proxylang.stats.netstats import INPUTS
 
@@ -20,6 +21,23 @@ OPERATOR_NAMES = {p.infix: name for name, p in PRIMITIVES.items() if p.infix}
 _TOKEN_TEXT = {"LPAR": "'('", "RPAR": "')'", "COMMA": "','", "NAME": "a name", "NUMBER": "a number",
                "COMPARE": "a comparison", "ADD_OP": "'+' or '-'", "MUL_OP": "'*' or '/'",
                "EQUAL": "'='", "LET": "'let'", "$END": "end of input"}
+
+
+# Proxies nest a dozen levels at most; every later stage (checker, printer, canonical forms) walks the tree
+# recursively, so a deeper text is refused here with a clean error instead of exhausting the stack there.
+MAX_DEPTH = 100
+
+
+def _text_depth(tree: lark.Tree) -> tuple[int, lark.Tree]:
+    """The nesting depth of a parse tree and its deepest sub-tree, without recursion."""
+    deepest, where = 0, tree
+    stack = [(tree, 1)]
+    while stack:
+        node, level = stack.pop()
+        if level > deepest:
+            deepest, where = level, node
+        stack.extend((c, level + 1) for c in node.children if isinstance(c, lark.Tree))
+    return deepest, where
 
 
 @lru_cache(maxsize=1)
@@ -48,7 +66,15 @@ def parse(text: str, source: str = "<expr>") -> Node:
             lines = text.splitlines() or [""]
             line, column = len(lines), len(lines[-1]) + 1
         raise ProxySyntaxError(_syntax_message(exc), line, column, source) from None
-    return _Builder(source).build(tree)
+    levels, where = _text_depth(tree)
+    if levels > MAX_DEPTH:
+        raise ProxySyntaxError(f"nested {levels} levels deep; at most {MAX_DEPTH} are supported",
+                               where.meta.line, where.meta.column, source)
+    node = _Builder(source).build(tree)
+    if depth(node) > MAX_DEPTH:  # let bindings inlined into one another
+        raise ProxySyntaxError(f"nested {depth(node)} levels deep once its let bindings are inlined; at "
+                               f"most {MAX_DEPTH} are supported", 1, 1, source)
+    return node
 
 
 class _Builder:
@@ -78,7 +104,10 @@ class _Builder:
         span = Span(tree.meta.line, tree.meta.column) if isinstance(tree, lark.Tree) else None
         kind = tree.data if isinstance(tree, lark.Tree) else None
         if kind == "number":
-            return Num(float(tree.children[0]), span=span)
+            value = float(tree.children[0])
+            if not math.isfinite(value):
+                raise self.error(f"the number {tree.children[0]!s} is too large for a float", tree)
+            return Num(value, span=span)
         if kind == "name":
             return self.name(tree.children[0])
         if kind == "signed":

@@ -3,7 +3,7 @@ import random
 import pytest
 
 from proxylang.errors import ProxylangError, ProxySyntaxError
-from proxylang.lang.ast import Call, Input, Num
+from proxylang.lang.ast import Call, Input, Num, depth
 from proxylang.lang.parse import parse
 
 
@@ -48,3 +48,20 @@ def test_random_strings_raise_only_clean_errors():
             parse(text)
         except ProxylangError as exc:
             assert "\n" not in str(exc)
+
+
+@pytest.mark.parametrize("text, says", [
+    ("abs(" * 1000 + "W" + ")" * 1000, "nested 1002 levels deep; at most 100"),
+    ("+".join(["W"] * 1000), "nested 1001 levels deep; at most 100"),
+    ("".join(f"let a{i} = {'W' if i == 0 else f'abs(a{i - 1})'}\n" for i in range(150)) + "sum(a149)",
+     "once its let bindings are inlined"),
+])
+def test_nesting_past_the_limit_is_a_syntax_error_not_a_crash(text, says):
+    with pytest.raises(ProxySyntaxError, match=says):
+        parse(text)
+    assert str(depth(parse("abs(" * 98 + "W" + ")" * 98))) == "99"  # just under the limit still parses
+
+
+def test_a_number_too_large_for_a_float_is_a_syntax_error():
+    with pytest.raises(ProxySyntaxError, match=r"<expr>:1:9: the number 1e400 is too large for a float"):
+        parse("sum(W * 1e400)")
