@@ -128,7 +128,7 @@ def extract_stats(model: nn.Module, inputs: Tensor, targets: Tensor, loss_fn: Lo
 @dataclass(frozen=True)
 class StatsKey:
     """Everything that decides a network's statistics: the architecture, the weight/input seed and the
-    measurement profile's key (:meth:`proxylang.profiles.Profile.key`); ``variant`` names a derived form
+    measurement profile's key (:meth:`proxylang.stats.profiles.Profile.key`); ``variant`` names a derived form
     (e.g. thinned statistics)."""
 
     space: str
