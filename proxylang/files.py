@@ -41,17 +41,22 @@ def read_text(path: str | Path, what: str, max_bytes: int = MAX_TEXT_BYTES) -> s
         if not stat.S_ISREG(mode):
             raise DataError(f"{path}: cannot read the {what} file: not a regular file (a pipe or a device)")
         with path.open("rb") as f:
-            data = f.read(max_bytes + 1)
+            return read_stream(f, str(path), what, max_bytes)
     except FileNotFoundError:
         raise DataError(f"{path}: cannot read the {what} file: no such file") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read the {what} file ({exc.strerror})") from None
+
+
+def read_stream(stream: BinaryIO, name: str, what: str, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """The UTF-8 text of an open binary stream (a file, or stdin), read up to ``max_bytes``."""
+    data = stream.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise DataError(f"{path}: cannot read the {what} file: larger than {max_bytes >> 20} MiB")
+        raise DataError(f"{name}: cannot read the {what} file: larger than {max_bytes >> 20} MiB")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: cannot read the {what} file: not UTF-8 text (byte {exc.start})") from None
+        raise DataError(f"{name}: cannot read the {what} file: not UTF-8 text (byte {exc.start})") from None
 
 
 def atomic_write(path: str | Path, data: str | bytes | Callable[[BinaryIO], object]) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 
 import pytest
 
 from proxylang.errors import DataError
-from proxylang.files import FILE_MODE, atomic_write, read_text
+from proxylang.files import FILE_MODE, atomic_write, read_stream, read_text
 
 
 def test_read_text_names_the_file_and_the_problem(tmp_path):
@@ -47,3 +48,11 @@ def test_atomic_write_replaces_whole_files_or_leaves_the_old_one(tmp_path):
     assert path.read_text() == "from a writer"
     with pytest.raises(DataError, match="cannot write"):
         atomic_write(path / "under-a-file", "x")
+
+
+def test_a_stream_is_read_with_the_same_limits_as_a_file():
+    assert read_stream(io.BytesIO("sum(W) # é".encode()), "<stdin>", "proxy") == "sum(W) # é"
+    with pytest.raises(DataError, match="<stdin>: cannot read the proxy file: not UTF-8"):
+        read_stream(io.BytesIO(b"\xff"), "<stdin>", "proxy")
+    with pytest.raises(DataError, match="<stdin>: cannot read the proxy file: larger than"):
+        read_stream(io.BytesIO(b"W" * 2048), "<stdin>", "proxy", max_bytes=1024)

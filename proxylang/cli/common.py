@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from proxylang.errors import DataError, ProxylangError
-from proxylang.files import MAX_TEXT_BYTES, read_text
+from proxylang.files import read_stream, read_text
 
 USER_ERROR_EXIT = 2
 
@@ -55,12 +55,6 @@ def read_proxy_text(path: str) -> tuple[str, str]:
     if sys.stdin is None or sys.stdin.closed:
         raise DataError("<stdin>: no standard input to read the proxy from")
     try:
-        data = sys.stdin.buffer.read(MAX_TEXT_BYTES + 1)
+        return read_stream(sys.stdin.buffer, "<stdin>", "proxy"), "<stdin>"
     except (OSError, ValueError) as exc:
         raise DataError(f"<stdin>: cannot read the proxy ({exc})") from None
-    if len(data) > MAX_TEXT_BYTES:
-        raise DataError(f"<stdin>: larger than {MAX_TEXT_BYTES >> 20} MiB, too large for a proxy")
-    try:
-        return data.decode("utf-8"), "<stdin>"
-    except UnicodeDecodeError as exc:
-        raise DataError(f"<stdin>: not UTF-8 text (byte {exc.start})") from None

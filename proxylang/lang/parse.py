@@ -71,9 +71,10 @@ def parse(text: str, source: str = "<expr>") -> Node:
         raise ProxySyntaxError(f"nested {levels} levels deep; at most {MAX_DEPTH} are supported",
                                where.meta.line, where.meta.column, source)
     node = _Builder(source).build(tree)
-    if depth(node) > MAX_DEPTH:  # let bindings inlined into one another
-        raise ProxySyntaxError(f"nested {depth(node)} levels deep once its let bindings are inlined; at "
-                               f"most {MAX_DEPTH} are supported", 1, 1, source)
+    levels = depth(node)
+    if levels > MAX_DEPTH:  # let bindings inlined into one another
+        raise ProxySyntaxError(f"nested {levels} levels deep once its let bindings are inlined; at most "
+                               f"{MAX_DEPTH} are supported", 1, 1, source)
     return node
 
 
