@@ -1,20 +1,22 @@
 """Reading and writing the files the tools keep, in one place.
 
-Every text file a command reads (proxies, configs, architecture lists, data files) goes through
-:func:`read_text`, so a missing file, a folder, a device or pipe, something huge, or bytes that are not
-UTF-8 end in one ``DataError`` naming the file. Everything the tools write that a later run reads
-back (caches, checkpoints, results) goes through :func:`atomic_write`: a reader sees the old file or
-the new one, never half of one, even when the writer is killed.
+Every file a command reads (proxies, configs, architecture lists, data files, checkpoints, caches)
+goes through :func:`read_text` (JSON ones through :func:`read_json`), so a missing file, a folder, a
+device or pipe, something huge, or bytes that are not UTF-8 end in one ``DataError`` naming the file.
+Everything the tools write that a later run reads back (caches, checkpoints, results) goes through
+:func:`atomic_write`: a reader sees the old file or the new one, never half of one, even when the
+writer is killed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from proxylang.errors import DataError
 
@@ -57,6 +59,20 @@ def read_stream(stream: BinaryIO, name: str, what: str, max_bytes: int = MAX_TEX
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DataError(f"{name}: cannot read the {what} file: not UTF-8 text (byte {exc.start})") from None
+
+
+def read_json(path: str | Path, what: str) -> Any:
+    """The JSON document of ``path`` (through :func:`read_text`); a file that is not JSON, or nests too
+    deeply for the parser, is a ``DataError`` naming it. Only plain JSON values come back: nothing in
+    the file is executed or turned into objects."""
+    text = read_text(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not a {what} file (invalid JSON at line {exc.lineno}, column {exc.colno})"
+                        ) from None
+    except (ValueError, RecursionError):
+        raise DataError(f"{path}: not a {what} file (unreadable JSON)") from None
 
 
 def atomic_write(path: str | Path, data: str | bytes | Callable[[BinaryIO], object]) -> None:

@@ -8,7 +8,7 @@ kept for error messages but takes no part in equality.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 
@@ -75,14 +75,10 @@ def walk(node: Node) -> Iterator[Node]:
         stack.extend(reversed(n.children))
 
 
-def size(node: Node) -> int:
-    """Number of nodes, counting a shared sub-tree once per occurrence."""
-    return sum(1 for _ in walk(node))
-
-
-def depth(node: Node) -> int:
-    """Length of the longest root-to-leaf path (a leaf has depth 1). Iterative, and each shared
-    sub-tree is measured once, so neither deep nor ``let``-shared trees make it costly."""
+def _fold_up(node: Node, combine: Callable[[list[int]], int]) -> int:
+    """``combine`` of the children's results, from the leaves up. Iterative, and each shared sub-tree
+    is visited once, so neither deep trees nor ``let``-shared ones (whose tree form can be exponentially
+    larger than the text) make it costly."""
     known: dict[int, int] = {}
     stack = [node]
     while stack:
@@ -92,5 +88,16 @@ def depth(node: Node) -> int:
             stack.extend(pending)
             continue
         stack.pop()
-        known[id(n)] = 1 + max((known[id(c)] for c in n.children), default=0)
+        known[id(n)] = combine([known[id(c)] for c in n.children])
     return known[id(node)]
+
+
+def size(node: Node) -> int:
+    """Number of nodes, counting a shared sub-tree once per occurrence (the size of the tree written
+    out), in time linear in the distinct nodes."""
+    return _fold_up(node, lambda sizes: 1 + sum(sizes))
+
+
+def depth(node: Node) -> int:
+    """Length of the longest root-to-leaf path (a leaf has depth 1)."""
+    return _fold_up(node, lambda depths: 1 + max(depths, default=0))

@@ -13,7 +13,7 @@ import lark
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from proxylang.errors import ProxySyntaxError
-from proxylang.lang.ast import Call, Input, Node, Num, Span, depth
+from proxylang.lang.ast import Call, Input, Node, Num, Span, depth, size
 from proxylang.lang.primitives import DEFAULT_EXPONENT, PRIMITIVES
 from proxylang.stats.netstats import INPUTS
 
@@ -26,6 +26,10 @@ _TOKEN_TEXT = {"LPAR": "'('", "RPAR": "')'", "COMMA": "','", "NAME": "a name", "
 # Proxies nest a dozen levels at most; every later stage (checker, printer, canonical forms) walks the tree
 # recursively, so a deeper text is refused here with a clean error instead of exhausting the stack there.
 MAX_DEPTH = 100
+# Every later stage also works on the tree with its let bindings written out, which a chain of bindings
+# that each use the previous one twice makes exponentially larger than the text (30 lines: a billion
+# nodes). Searched proxies have at most 32 nodes, hand-written ones a few dozen.
+MAX_SIZE = 2000
 
 
 def _text_depth(tree: lark.Tree) -> tuple[int, lark.Tree]:
@@ -71,10 +75,13 @@ def parse(text: str, source: str = "<expr>") -> Node:
         raise ProxySyntaxError(f"nested {levels} levels deep; at most {MAX_DEPTH} are supported",
                                where.meta.line, where.meta.column, source)
     node = _Builder(source).build(tree)
-    levels = depth(node)
+    levels, nodes = depth(node), size(node)
     if levels > MAX_DEPTH:  # let bindings inlined into one another
         raise ProxySyntaxError(f"nested {levels} levels deep once its let bindings are inlined; at most "
                                f"{MAX_DEPTH} are supported", 1, 1, source)
+    if nodes > MAX_SIZE:
+        raise ProxySyntaxError(f"{nodes} nodes once its let bindings are inlined; at most {MAX_SIZE} are "
+                               "supported", 1, 1, source)
     return node
 
 
@@ -84,6 +91,7 @@ class _Builder:
     def __init__(self, source: str) -> None:
         self.source = source
         self.names: dict[str, Node] = {}
+        self.unused: dict[str, lark.Token] = {}
 
     def error(self, message: str, where: lark.Tree | lark.Token) -> ProxySyntaxError:
         line = where.line if isinstance(where, lark.Token) else where.meta.line
@@ -99,7 +107,12 @@ class _Builder:
             if name in self.names:
                 raise self.error(f"{str(name)!r} is already bound", name)
             self.names[str(name)] = self.expr(value)
-        return self.expr(body)
+            self.unused[str(name)] = name
+        node = self.expr(body)
+        if self.unused:  # never type-checked either, so it could hide any error
+            name, token = next(iter(self.unused.items()))
+            raise self.error(f"{name!r} is bound but never used", token)
+        return node
 
     def expr(self, tree: lark.Tree | lark.Token) -> Node:
         span = Span(tree.meta.line, tree.meta.column) if isinstance(tree, lark.Tree) else None
@@ -129,6 +142,7 @@ class _Builder:
     def name(self, token: lark.Token) -> Node:
         span = Span(token.line, token.column)
         if token in self.names:
+            self.unused.pop(str(token), None)
             return self.names[str(token)]
         if token in INPUTS:
             return Input(str(token), span=span)

@@ -21,8 +21,8 @@ import torch
 from tqdm import tqdm
 
 from proxylang.bench.benchmark import Benchmark, SpaceTruth
-from proxylang.errors import ProxylangError
-from proxylang.files import atomic_write
+from proxylang.errors import DataError, ProxylangError
+from proxylang.files import atomic_write, read_json
 from proxylang.lang.ast import Node
 from proxylang.scoring.baselines import (
     EXPRESSION_BASELINES,
@@ -86,15 +86,35 @@ def score_expressions(nodes: dict[str, Node], truth: SpaceTruth, sweep: Sweep, d
     return score_stats(nodes, stream, len(truth.archs), calibration, sites, desc)
 
 
+BASELINE_SCORES_FORMAT = "proxylang-baseline-scores-1"
+
+
+def _stored_scores(path: Path, header: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The scores a file holds, when it was written for ``header`` (format and setting) and holds only
+    numbers; anything else (missing, torn, foreign, older) is recomputed."""
+    try:
+        document = read_json(path, "baseline scores")
+    except DataError:
+        return {}
+    if not isinstance(document, dict) or any(document.get(k) != v for k, v in header.items()):
+        return {}
+    scores = document.get("scores")
+    valid = isinstance(scores, dict) and all(
+        isinstance(row, dict) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                      for v in row.values())
+        for row in scores.values())
+    return scores if valid else {}
+
+
 def network_baseline_scores(names: list[str], truth: SpaceTruth, sweep: Sweep) -> dict[str, np.ndarray]:
     """Network-baseline scores of every architecture, cached in one JSON file per space and setting
     (saved every 25 networks, so an interrupted run resumes)."""
     cache = sweep.stats_cache(truth.space)
-    path = sweep.cache / "baselines" / cache.key("").setting_path() / "scores.json"
-    try:
-        stored: dict[str, dict[str, float]] = json.loads(path.read_text()) if path.exists() else {}
-    except (OSError, ValueError):
-        stored = {}  # unreadable: recompute
+    setting = cache.key("")
+    path = sweep.cache / "baselines" / setting.setting_path() / "scores.json"
+    header = {"format": BASELINE_SCORES_FORMAT, "space": setting.space, "seed": setting.seed,
+              "profile": setting.profile}
+    stored = _stored_scores(path, header)
     todo = [a for a in truth.archs if not set(names) <= set(stored.get(a, {}))]
     inputs, targets = cache.input_batch()
     for i, arch in enumerate(tqdm(todo, desc=f"{truth.space} network baselines", unit="arch",
@@ -105,7 +125,7 @@ def network_baseline_scores(names: list[str], truth: SpaceTruth, sweep: Sweep) -
         stored.setdefault(arch, {}).update(
             score_network(missing, model, inputs, targets, sweep.profile.classic_sites))
         if (i + 1) % 25 == 0 or i + 1 == len(todo):
-            atomic_write(path, json.dumps(stored))
+            atomic_write(path, json.dumps({**header, "scores": stored}))
     return {n: np.array([stored[a][n] for a in truth.archs], dtype=np.float64) for n in names}
 
 

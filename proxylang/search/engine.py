@@ -46,7 +46,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from proxylang.errors import ProxylangError
-from proxylang.files import atomic_write
+from proxylang.files import atomic_write, read_json
 
 C = TypeVar("C")
 STRATEGIES = ("evolution", "random")
@@ -529,15 +529,7 @@ def load_checkpoint(path: str | Path, operators: Operators[C], config: SearchCon
     """The state a run saved at ``path``, checked to come from a run of the same configuration and
     ``context`` (except the ``may_change`` settings). The file is parsed as JSON and nothing in it is
     executed; anything wrong with it is one :class:`SearchError` naming the file."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        raise SearchError(f"{path}: no checkpoint to resume from") from None
-    except OSError as exc:
-        raise SearchError(f"{path}: cannot read the checkpoint ({exc.strerror})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise SearchError(f"{path}: not a search checkpoint (not JSON)") from None
+    data = read_json(path, "search checkpoint")
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise SearchError(f"{path}: not a search checkpoint (no {CHECKPOINT_FORMAT!r} format tag)")
     current = json.loads(json.dumps({"config": asdict(config), "context": dict(context or {})}))

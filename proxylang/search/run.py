@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from proxylang.bench.benchmark import Benchmark
 from proxylang.errors import ProxylangError
-from proxylang.files import atomic_write, read_text
+from proxylang.files import atomic_write, read_json, read_text
 from proxylang.lang.ast import Call, Node
 from proxylang.lang.printer import to_text
 from proxylang.scoring.baselines import EXPRESSION_BASELINES, library_expression
@@ -114,10 +114,7 @@ def claim_run_dir(out: Path, settings: RunSettings, resume: bool) -> None:
     if resume:
         if not saved.exists():
             raise ProxylangError(f"{out}: nothing to resume (no run.json)")
-        try:
-            previous = json.loads(read_text(saved, "run settings"))
-        except ValueError:
-            raise ProxylangError(f"{saved}: not a run settings file (invalid JSON)") from None
+        previous = read_json(saved, "run settings")
         if previous != settings_json(settings):
             raise ProxylangError(f"{out}: --resume needs the same settings as the interrupted run")
         return

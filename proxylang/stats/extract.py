@@ -125,6 +125,9 @@ def extract_stats(model: nn.Module, inputs: Tensor, targets: Tensor, loss_fn: Lo
 # ----------------------------------------------------------------------------------------- disk cache
 
 
+STATS_FORMAT = "proxylang-stats-2"  # bump when what a file holds changes: older files are recomputed
+
+
 @dataclass(frozen=True)
 class StatsKey:
     """Everything that decides a network's statistics: the architecture, the weight/input seed and the
@@ -147,13 +150,14 @@ class StatsKey:
         return self.setting_path() / f"{_safe(self.arch)}.pt"
 
     def fields(self) -> dict[str, str | int]:
-        return {"space": self.space, "arch": self.arch, "seed": self.seed, "profile": self.profile,
-                "variant": self.variant}
+        """What a cache file records of its key, with the file format's version."""
+        return {"format": STATS_FORMAT, "space": self.space, "arch": self.arch, "seed": self.seed,
+                "profile": self.profile, "variant": self.variant}
 
     def recorded_in(self, meta: dict) -> bool:
-        """Whether a cached file's metadata agrees with this key on every field it records: a file
-        copied over from another architecture or setting is not read as this one's."""
-        return all(meta[name] == value for name, value in self.fields().items() if name in meta)
+        """Whether a cached file was written for this key, in this format: a file copied over from
+        another architecture or setting, or written by an older version, is not read as this one's."""
+        return all(meta.get(name) == value for name, value in self.fields().items())
 
 
 def _safe(text: str) -> str:

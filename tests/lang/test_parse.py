@@ -1,9 +1,10 @@
 import random
+import time
 
 import pytest
 
 from proxylang.errors import ProxylangError, ProxySyntaxError
-from proxylang.lang.ast import Call, Input, Num, depth
+from proxylang.lang.ast import Call, Input, Num, depth, size
 from proxylang.lang.parse import parse
 
 
@@ -65,3 +66,34 @@ def test_nesting_past_the_limit_is_a_syntax_error_not_a_crash(text, says):
 def test_a_number_too_large_for_a_float_is_a_syntax_error():
     with pytest.raises(ProxySyntaxError, match=r"<expr>:1:9: the number 1e400 is too large for a float"):
         parse("sum(W * 1e400)")
+
+
+def _doubling_chain(lines: int) -> str:
+    """``let a1 = W + W``, ``let a2 = a1 + a1``, ...: text linear in ``lines``, tree 2**lines nodes."""
+    chain = ["let a1 = W + W"] + [f"let a{i} = a{i - 1} + a{i - 1}" for i in range(2, lines + 1)]
+    return "\n".join([*chain, f"sum(a{lines})"])
+
+
+def test_let_chains_that_double_the_tree_are_refused_in_linear_time():
+    assert size(parse(_doubling_chain(9))) == 2**10  # sum over a9 = 2**10 - 1 nodes: under the limit
+    start = time.perf_counter()
+    with pytest.raises(ProxySyntaxError, match=r"<expr>:1:1: 2305843009213693952 nodes once its let "
+                                               r"bindings are inlined; at most 2000"):
+        parse(_doubling_chain(60))
+    assert time.perf_counter() - start < 1.0  # linear in the text: it never writes the tree out
+
+
+@pytest.mark.parametrize("text, where, says", [
+    ("let x = A + W\nsum(W)", (1, 5), "'x' is bound but never used"),  # ill typed, and never checked
+    ("let a = W\nlet b = a\nsum(W)", (2, 5), "'b' is bound but never used"),
+])
+def test_an_unused_let_binding_is_an_error(text, where, says):
+    with pytest.raises(ProxySyntaxError, match=says) as info:
+        parse(text)
+    assert (info.value.line, info.value.column) == where
+
+
+@pytest.mark.parametrize("digit", ["٣", "７", "²"])
+def test_only_ascii_digits_make_numbers(digit):
+    with pytest.raises(ProxySyntaxError, match=f"unexpected character '{digit}'"):
+        parse(f"sum(W) * {digit}")

@@ -13,7 +13,6 @@ against that format (``rec["val_accuracy"]``, ``rec["jacov"]["score"]``) keeps w
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import pickle
@@ -25,7 +24,7 @@ import torch
 
 from proxylang.bench.transnas.networks import KEY_LENGTH, SPACES, parse_arch
 from proxylang.errors import DataError
-from proxylang.files import read_text
+from proxylang.files import read_json
 
 TASK = "segmentsemantic"
 DATA_ENV = "PROXYLANG_DATA"
@@ -124,10 +123,7 @@ def load_zc_json(path: str | Path, task: str = TASK, space: str | None = None) -
     file order; ``space`` defaults to what the file name says."""
     path = Path(path)
     space = space or space_of_file(path)
-    try:
-        document = json.loads(read_text(path, "ground-truth"))
-    except (ValueError, RecursionError) as exc:
-        raise DataError(f"{path}: not a readable JSON file ({str(exc).splitlines()[0]})") from None
+    document = read_json(path, "ground-truth")
     if not isinstance(document, dict) or not isinstance(document.get(task), dict):
         tasks = ", ".join(sorted(document)) if isinstance(document, dict) else "none"
         raise DataError(f"{path}: no task {task!r} (tasks: {tasks})")
