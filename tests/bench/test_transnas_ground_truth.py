@@ -78,10 +78,10 @@ def test_zc_json_file_errors(tmp_path):
         load_zc_json(tmp_path / "zc_transbench101_micro.json")
     broken = tmp_path / "zc_transbench101_micro.json"
     broken.write_text("{not json")
-    with pytest.raises(DataError, match="not a readable JSON file"):
+    with pytest.raises(DataError, match="not a ground-truth file .invalid JSON at line 1, column 2"):
         load_zc_json(broken)
     broken.write_text("[" * 100_000 + "]" * 100_000)  # deeper than the JSON parser's recursion
-    with pytest.raises(DataError, match="not a readable JSON file"):
+    with pytest.raises(DataError, match="not a ground-truth file .unreadable JSON"):
         load_zc_json(broken)
     with pytest.raises(DataError, match="cannot tell micro from macro"):
         load_zc_json(tmp_path / "truth.json")

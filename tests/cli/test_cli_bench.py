@@ -131,6 +131,23 @@ def test_baselines_table_json_and_reference_agreement(bench, tmp_path):
     assert bad.exit_code != 0 and "unknown baseline 'magic'" in bad.output
 
 
+@pytest.mark.parametrize("corrupt", [
+    lambda doc: {k: v for k, v in doc.items() if k != "format"},  # no format tag (an older file)
+    lambda doc: {**doc, "seed": 7},  # written for another setting
+    lambda doc: {**doc, "scores": {a: {"synflow": "1e9"} for a in doc["scores"]}},  # not numbers
+    lambda doc: doc["scores"],  # the bare table
+])
+def test_a_foreign_or_corrupt_baseline_score_file_is_recomputed(bench, tmp_path, corrupt):
+    args = [*common(bench, tmp_path), "--only", "synflow", "--format", "json"]
+    first = CliRunner().invoke(baselines_command, args)
+    path = next((tmp_path / "cache" / "baselines").rglob("scores.json"))
+    path.write_text(json.dumps(corrupt(json.loads(path.read_text()))))
+    again = CliRunner().invoke(baselines_command, args)
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) == json.loads(first.stdout)
+    assert json.loads(path.read_text())["format"] == "proxylang-baseline-scores-1"
+
+
 def test_eval_scores_several_files_in_one_pass(bench, tmp_path):
     l1, l2 = tmp_path / "l1.px", tmp_path / "l2.px"
     l1.write_text("sum(abs(W))\n")

@@ -212,7 +212,8 @@ def test_a_pickle_payload_is_refused_and_never_runs(tmp_path, protocol):
     assert probe.exists(), "the payload runs code when unpickled"
     marker, path = tmp_path / "pwned", tmp_path / "checkpoint.json"
     path.write_bytes(pickle.dumps(_Payload(marker), protocol))
-    with pytest.raises(ProxylangError, match=f"{re.escape(str(path))}: not a search checkpoint"):
+    refused = "not a search checkpoint file .invalid JSON|cannot read the search checkpoint file: not UTF-8"
+    with pytest.raises(ProxylangError, match=f"{re.escape(str(path))}: ({refused})"):
         Search(toy_operators(NUMPY_RANDOM), toy_fitness, EVOLVE, checkpoint=path, resume=True)
     assert not marker.exists()
 
@@ -229,7 +230,9 @@ def _set(data, key, value):
 
 
 @pytest.mark.parametrize("corrupt, message", [
-    (lambda d: b"\x00\xffnot json", "not a search checkpoint"),
+    (lambda d: b"\x00\xffnot json", "cannot read the search checkpoint file: not UTF-8"),
+    (lambda d: b"{not json", "not a search checkpoint file .invalid JSON at line 1, column 2"),
+    (lambda d: b"[" * 100_000, "not a search checkpoint file"),
     (lambda d: b"[1, 2]", "not a search checkpoint"),
     (lambda d: _set(d, "format", "something-else/1"), "not a search checkpoint"),
     (lambda d: _set(d, "config", {**d["config"], "population": 11}), r"other settings \(population\)"),
@@ -255,7 +258,8 @@ def test_anything_wrong_in_a_checkpoint_is_one_clean_error_naming_it(tmp_path, c
 
 
 def test_a_directory_or_a_missing_file_is_a_clean_error(tmp_path):
-    for path, message in ((tmp_path, "cannot read the checkpoint"), (tmp_path / "none", "no checkpoint")):
+    for path, message in ((tmp_path, "cannot read the search checkpoint file: it is a folder"),
+                          (tmp_path / "none", "cannot read the search checkpoint file: no such file")):
         with pytest.raises(ProxylangError, match=f"{re.escape(str(path))}: {message}"):
             Search(toy_operators(NUMPY_RANDOM), toy_fitness, EVOLVE, checkpoint=path, resume=True)
 

@@ -180,7 +180,7 @@ def test_resume_refuses_another_configuration_or_a_missing_checkpoint(tmp_path):
     Search(TOY, toy_fitness, SearchConfig(iterations=1), **_files(tmp_path)).run()
     with pytest.raises(ProxylangError, match="different configuration"):
         Search(TOY, toy_fitness, SearchConfig(iterations=2), **_files(tmp_path), resume=True)
-    with pytest.raises(ProxylangError, match="no checkpoint"):
+    with pytest.raises(ProxylangError, match="cannot read the search checkpoint file: no such file"):
         Search(TOY, toy_fitness, SMALL, **_files(tmp_path / "none"), resume=True)
 
 

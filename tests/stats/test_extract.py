@@ -9,6 +9,7 @@ from torch import nn
 
 from proxylang.errors import ProxylangError
 from proxylang.stats.extract import (
+    STATS_FORMAT,
     StatsCache,
     StatsKey,
     extract_stats,
@@ -140,6 +141,22 @@ def test_cache_never_reads_a_file_written_for_another_key(tmp_path):
     assert NetStats.load(cache.path(other)).meta["arch"] == "(2, 1)"  # and the file is rewritten
     reread = cache.get_or_compute(other, lambda: first)
     assert torch.equal(reread.W[0], second.W[0])  # now a hit
+
+
+@pytest.mark.parametrize("edit", [
+    lambda meta: meta.pop("format"),  # written before files carried their format
+    lambda meta: meta.update(format="proxylang-stats-0"),  # an older format
+    lambda meta: meta.pop("arch"),  # a key it does not record cannot be checked
+])
+def test_cache_recomputes_a_file_of_another_format_or_an_incomplete_key(tmp_path, edit):
+    cache, key = StatsCache(tmp_path), StatsKey("micro", "(1, 2)")
+    old, fresh = tiny_stats()[1], tiny_stats()[1]
+    fresh.W[0].add_(1.0)
+    old.meta.update(key.fields())
+    edit(old.meta)
+    old.save(cache.path(key))
+    got = cache.get_or_compute(key, lambda: fresh)
+    assert torch.equal(got.W[0], fresh.W[0]) and got.meta["format"] == STATS_FORMAT
 
 
 def test_cache_stops_storing_at_its_disk_budget(tmp_path):
