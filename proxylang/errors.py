@@ -27,3 +27,11 @@ class ProxyTypeError(LocatedError):
 
 class DataError(ProxylangError):
     """A benchmark or statistics file is missing, corrupt, or does not hold what was asked for."""
+
+
+class ConfigError(ProxylangError):
+    """A setting (config file key, option, saved run file) has the wrong type or lies outside its range."""
+
+
+class MemoryBudgetError(ProxylangError):
+    """Running a proxy, or measuring a network, would need more memory than the budget allows."""

@@ -10,6 +10,7 @@ import click
 
 from proxylang.bench import BENCHMARKS
 from proxylang.cli.common import user_errors
+from proxylang.schema import MAX_SEED
 from proxylang.search.run import DEFAULTS, STRATEGY_CHOICES, read_toml, resolve_settings, run_evolve, show_kd
 from proxylang.stats.profiles import PROFILES
 
@@ -21,9 +22,11 @@ from proxylang.stats.profiles import PROFILES
               help="TOML file with [data] and [search] tables (see examples/evolve_*.toml).")
 @click.option("--strategy", type=click.Choice(STRATEGY_CHOICES),
               help="evolution (Algorithm 1), random (the ablation) or both at equal evaluations.")
-@click.option("--population", type=int, help="Population size P.")
-@click.option("--iterations", type=int, help="Generations T after the initial population.")
-@click.option("--seed", type=int, help="Seed of the search (the data split has its own, in [data]).")
+@click.option("--population", type=click.IntRange(1, 100_000), help="Population size P.")
+@click.option("--iterations", type=click.IntRange(0, 10**6),
+              help="Generations T after the initial population.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED),
+              help="Seed of the search (the data split has its own, in [data]).")
 @click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Processes evaluating candidates in parallel; the result does not depend on it.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -44,7 +47,8 @@ def evolve(bench: str, space: str, config_path: Path | None, strategy: str | Non
     overrides = {k: v for k, v in {"strategy": strategy, "population": population, "iterations": iterations,
                                    "seed": seed}.items() if v is not None}
     with user_errors():
-        settings = resolve_settings(space, read_toml(config_path) if config_path else {}, overrides)
+        file_values = read_toml(config_path) if config_path else {}
+        settings = resolve_settings(space, file_values, overrides, str(config_path or "config"))
         if profile is not None:
             settings = replace(settings, data=replace(settings.data, profile=profile))
         click.echo(settings.data.measurement().describe())

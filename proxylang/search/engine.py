@@ -39,7 +39,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -47,6 +47,7 @@ import numpy as np
 
 from proxylang.errors import ProxylangError
 from proxylang.files import atomic_write, read_json
+from proxylang.schema import MAX_SEED, bounded, check_ranges
 
 C = TypeVar("C")
 STRATEGIES = ("evolution", "random")
@@ -157,34 +158,28 @@ class SearchConfig:
     candidates an error (:class:`ExhaustedError`) rather than a smaller population."""
 
     strategy: str = "evolution"
-    population: int = 40
-    iterations: int = 30
-    offspring: int = 20
-    fresh: int = 0
-    pool: int | None = 20
-    top_k: int = 8
+    population: int = bounded(40, 1, 100_000)
+    iterations: int = bounded(30, 0, 10**9)  # the random ablation runs on max_evaluations alone
+    offspring: int = bounded(20, 0, 100_000)
+    fresh: int = bounded(0, 0, 100_000)
+    pool: int | None = bounded(20, 1, 100_000)
+    top_k: int = bounded(8, 1, 100_000)
     variation: str = "or"
-    crossover_prob: float = 0.5
-    patience: int | None = 5
-    attempts: int = 20
+    crossover_prob: float = bounded(0.5, 0.0, 1.0)
+    patience: int | None = bounded(5, 1, 10**6)
+    attempts: int = bounded(20, 1, 10**6)
     require_full: bool = False
-    max_evaluations: int | None = None
-    seed: int = 0
+    max_evaluations: int | None = bounded(None, 1, 10**9)
+    seed: int = bounded(0, 0, MAX_SEED)
 
     def __post_init__(self) -> None:
         for name, allowed in (("strategy", STRATEGIES), ("variation", VARIATIONS)):
             if getattr(self, name) not in allowed:
                 raise SearchError(
                     f"unknown {name} {getattr(self, name)!r}; expected one of {', '.join(allowed)}")
-        for name, low in (("population", 1), ("iterations", 0), ("offspring", 0), ("fresh", 0),
-                          ("pool", 1), ("top_k", 1), ("patience", 1), ("attempts", 1),
-                          ("max_evaluations", 1)):
-            if getattr(self, name) is not None and getattr(self, name) < low:
-                raise SearchError(f"search option {name} must be at least {low}, got {getattr(self, name)}")
+        check_ranges(self, "search option")
         if self.offspring + self.fresh < 1:
             raise SearchError("a generation must make at least one candidate (offspring + fresh >= 1)")
-        if not 0.0 <= self.crossover_prob <= 1.0:
-            raise SearchError(f"crossover_prob must lie in [0, 1], got {self.crossover_prob}")
 
 
 @dataclass
@@ -548,11 +543,3 @@ def load_checkpoint(path: str | Path, operators: Operators[C], config: SearchCon
         raise SearchError(f"{path}: corrupt search checkpoint ({type(exc).__name__}: {exc})") from None
 
 
-def config_from_mapping(values: dict[str, Any], base: SearchConfig | None = None) -> SearchConfig:
-    """A config from TOML/CLI values over ``base``; an unknown key is a user error, not silently ignored."""
-    base = base or SearchConfig()
-    known = set(asdict(base))
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise SearchError(f"unknown search option(s): {', '.join(unknown)}")
-    return replace(base, **values)

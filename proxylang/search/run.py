@@ -29,6 +29,7 @@ from proxylang.errors import ProxylangError
 from proxylang.files import atomic_write, read_json, read_text
 from proxylang.lang.ast import Call, Node
 from proxylang.lang.printer import to_text
+from proxylang.schema import from_mapping
 from proxylang.scoring.baselines import EXPRESSION_BASELINES, library_expression
 from proxylang.scoring.evaluate import correlations
 from proxylang.search.data import (
@@ -38,7 +39,7 @@ from proxylang.search.data import (
     load_search_data,
     split_kendall,
 )
-from proxylang.search.engine import STRATEGIES, Search, SearchConfig, SearchResult, config_from_mapping
+from proxylang.search.engine import STRATEGIES, Search, SearchConfig, SearchResult
 from proxylang.search.plots import plot_proxy_vs_accuracy, plot_search_curves
 
 STRATEGY_CHOICES = (*STRATEGIES, "both")
@@ -54,6 +55,13 @@ class RunSettings:
     ensemble_with: tuple[str, ...] = ("nwot",)
     data: DataConfig = field(default_factory=DataConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGY_CHOICES:
+            raise ProxylangError(f"unknown strategy {self.strategy!r}; expected one of "
+                                 f"{', '.join(STRATEGY_CHOICES)}")
+        for name in (*self.start_with, *self.ensemble_with):
+            library_expression(name)  # an unknown name fails here, before any statistic is extracted
 
     def strategies(self) -> tuple[str, ...]:
         return STRATEGIES if self.strategy == "both" else (self.strategy,)
@@ -80,28 +88,22 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ProxylangError(f"{path}: invalid TOML ({exc})") from None
 
 
-def resolve_settings(space: str, file_values: dict[str, Any], overrides: dict[str, Any]) -> RunSettings:
-    """Built-in defaults for the space, then the TOML file, then command-line options."""
+def resolve_settings(space: str, file_values: dict[str, Any], overrides: dict[str, Any],
+                     source: str = "config") -> RunSettings:
+    """Built-in defaults for the space, then the TOML file (``source`` names it in errors), then
+    command-line options; every value is checked (type, range, known name) before any work."""
     values = dict(file_values)
     data_values, search_values = values.pop("data", {}), values.pop("search", {})
-    if values.pop("space", space) != space:
-        raise ProxylangError(f"the config file is for another space than --space {space}")
+    overrides = dict(overrides)
+    strategy = overrides.pop("strategy", None)
     base = DEFAULTS[space]
-    unknown = sorted(set(values) - {"strategy", "start_with", "ensemble_with"})
-    if unknown:
-        raise ProxylangError(f"unknown config key(s): {', '.join(unknown)}")
-    strategy = overrides.pop("strategy", None) or values.get("strategy", base.strategy)
-    if strategy not in STRATEGY_CHOICES:
-        raise ProxylangError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGY_CHOICES)}")
-    try:
-        data = replace(base.data, **data_values)
-    except TypeError as exc:
-        raise ProxylangError(f"bad [data] table: {exc}") from None
-    search = config_from_mapping({**search_values, **overrides}, base.search)
-    libraries = {key: tuple(values.get(key, getattr(base, key))) for key in ("start_with", "ensemble_with")}
-    for name in (n for names in libraries.values() for n in names):
-        library_expression(name)  # an unknown name fails here, before any statistic is extracted
-    return RunSettings(space=space, strategy=strategy, data=data, search=search, **libraries)
+    top = from_mapping(RunSettings, values, source, base)
+    if top.space != space:
+        raise ProxylangError(f"{source} is for space {top.space!r}, not --space {space}")
+    top = replace(top, strategy=strategy or top.strategy,
+                  data=from_mapping(DataConfig, data_values, f"{source} [data]", base.data))
+    search = from_mapping(SearchConfig, search_values, f"{source} [search]", base.search)
+    return replace(top, search=from_mapping(SearchConfig, overrides, "options", search))
 
 
 def settings_json(settings: RunSettings) -> dict[str, Any]:

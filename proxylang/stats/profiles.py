@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, replace
+from dataclasses import MISSING, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -29,6 +29,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from proxylang.errors import DataError, ProxylangError
+from proxylang.schema import bounded, check_ranges
 
 IGNORE_LABEL = -100  # label value that cross-entropy ignores (PyTorch's default ignore_index)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -38,6 +39,9 @@ SYNTHETIC_LABELS = ("uniform", "regions")
 SAMPLE_PHOTOS = ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png")
 # NASLib's classic proxies sum over these module types (so a decoder's ConvTranspose2d is left out)
 NASLIB_SITES = ("Conv2d", "Linear")
+# Far above any zero-cost setting (the benchmark's is 256, batch 32); what a proxy may allocate within
+# them is the memory budget's call (proxylang.scoring.memory).
+MAX_RESOLUTION, MAX_BATCH = 4096, 1024
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,8 @@ class Profile:
     """
 
     name: str
-    resolution: int
-    batch_size: int
+    resolution: int = bounded(MISSING, 4, MAX_RESOLUTION)
+    batch_size: int = bounded(MISSING, 2, MAX_BATCH)
     inputs: str = "white"
     labels: str = "uniform"
     mean: float = 0.5
@@ -61,9 +65,7 @@ class Profile:
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        if self.resolution < 4 or self.batch_size < 2:
-            raise ProxylangError(f"profile {self.name}: resolution must be at least 4 and batch size at "
-                                 f"least 2, got {self.resolution} and {self.batch_size}")
+        check_ranges(self, f"profile {self.name}:")
         if self.dtype not in ("float32", "float64"):
             raise ProxylangError(f"profile {self.name}: dtype must be float32 or float64, got {self.dtype}")
 

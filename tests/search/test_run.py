@@ -28,18 +28,44 @@ def test_small_config_and_command_line_overrides():
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"search": {"populaton": 3}}, "unknown search option"),
-    ({"data": {"trian": 3}}, r"bad \[data\] table"),
-    ({"colour": "red"}, "unknown config key"),
-    ({"space": "macro"}, "another space"),
-    ({"strategy": "annealing"}, "unknown strategy"),
-    ({"data": {"presample": 50, "train": 10}}, "presample"),
+    ({"search": {"populaton": 3}}, r"cfg.toml \[search\]: unknown key\(s\) populaton; known: strategy, "),
+    ({"data": {"trian": 3}}, r"cfg.toml \[data\]: unknown key\(s\) trian"),
+    ({"colour": "red"}, r"cfg.toml: unknown key\(s\) colour"),
+    ({"space": "macro"}, "cfg.toml is for space 'macro', not --space micro"),
+    ({"strategy": "annealing"}, "unknown strategy 'annealing'"),
+    ({"data": {"presample": 50, "train": 10}}, r"cfg.toml \[data\]: presample \(50\) cannot exceed train"),
     ({"start_with": ["nwot", "synflw"]}, "no proxy named 'synflw' in the library"),
     ({"ensemble_with": ["nowt"]}, "no proxy named 'nowt' in the library"),
+    # values of the wrong type or out of range name the key and what it expects
+    ({"search": {"population": 2.5}}, r"\[search\]: population must be an integer, got 2.5"),
+    ({"search": {"population": True}}, r"\[search\]: population must be an integer, got True"),
+    ({"search": {"population": 10**12}}, r"\[search\]: search option population must be between 1 and "
+                                          r"100000, got 1000000000000"),
+    ({"search": {"seed": -1}}, r"\[search\]: search option seed must be between 0 and 4294967295"),
+    ({"search": {"crossover_prob": "high"}}, r"crossover_prob must be a finite number, got 'high'"),
+    ({"search": {"pool": [3]}}, r"pool must be an integer, got \[3\]"),
+    ({"search": 3}, r"cfg.toml \[search\]: expected a table of settings, got 3"),
+    ({"data": "all"}, r"cfg.toml \[data\]: expected a table of settings, got 'all'"),
+    ({"data": {"max_seconds": "x"}}, r"\[data\]: max_seconds must be a finite number, got 'x'"),
+    ({"data": {"stats_seed": -3}}, r"\[data\]: data option stats_seed must be between 0 and"),
+    ({"data": {"resolution": 10**6}}, r"\[data\]: data option resolution must be between 1 and 4096"),
+    ({"data": {"profile": 7}}, r"\[data\]: profile must be a string, got 7"),
+    ({"start_with": 3}, r"cfg.toml: start_with must be a list of strings, got 3"),
+    ({"start_with": ["nwot", 3]}, r"cfg.toml: start_with must be a list of strings"),
+    ({"strategy": ["evolution"]}, r"cfg.toml: strategy must be a string"),
 ])
 def test_bad_settings_are_one_line_user_errors(values, message):
-    with pytest.raises(ProxylangError, match=message):
-        resolve_settings("micro", values, {})
+    with pytest.raises(ProxylangError, match=message) as info:
+        resolve_settings("micro", values, {}, "cfg.toml")
+    assert "\n" not in str(info.value)
+
+
+def test_command_line_values_are_checked_like_the_file_values():
+    with pytest.raises(ProxylangError, match=r"options: search option population must be between 1"):
+        resolve_settings("micro", {}, {"population": 0})
+    settings = resolve_settings("micro", {"search": {"crossover_prob": 1}, "start_with": ["nwot"]}, {})
+    assert settings.search.crossover_prob == 1.0 and isinstance(settings.search.crossover_prob, float)
+    assert settings.start_with == ("nwot",)
 
 
 def test_invalid_toml_is_a_user_error(tmp_path):

@@ -49,7 +49,7 @@ def test_overrides_rename_and_unknown_profiles_fail():
     assert get_profile("lite").with_overrides() is get_profile("lite")
     with pytest.raises(ProxylangError, match="unknown profile 'huge'"):
         get_profile("huge")
-    with pytest.raises(ProxylangError, match="at least"):
+    with pytest.raises(ProxylangError, match="profile bad: resolution must be between 4 and 4096, got 2"):
         Profile("bad", 2, 8)
 
 
