@@ -1,13 +1,20 @@
-"""Where and how torch runs: the device and the number of CPU threads, chosen in one place.
+"""Where and how torch runs: the device, the number of CPU threads and the memory budget, chosen in one
+place.
 
 Threads: torch starts one OpenMP thread per core, the fastest choice on a machine the run has to
 itself, and the default here. Under contention it collapses (statistics extraction ran at 6.9 s per
 network with two threads beside another job and at 0.6 s with one: idle OpenMP threads spin-wait for a
 busy core), so every command takes ``--threads`` and reads ``$PROXYLANG_THREADS`` to set it.
+
+Memory: statistics and proxy intermediates are estimated before they are allocated (``stats.extract``,
+``lang.cost``) and refused when over the budget: ``--memory-budget``/``$PROXYLANG_MEMORY_GB`` gigabytes,
+else a fraction of the memory free on the device when asked, so that a proxy such as ``gram(A)`` at a
+large resolution ends in one error instead of taking the machine down.
 """
 
 from __future__ import annotations
 
+import math
 import os
 
 import torch
@@ -15,6 +22,11 @@ import torch
 from proxylang.errors import ProxylangError
 
 THREADS_ENV = "PROXYLANG_THREADS"
+MEMORY_ENV = "PROXYLANG_MEMORY_GB"
+# of the memory free when a budget is asked for: the estimates run 10-75 % above measured peaks
+# (benchmarks/extraction_memory.py), and the rest of the machine keeps 30 % of what was free
+FREE_MEMORY_SHARE = 0.7
+_memory_budget_gb: float | None = None
 
 
 def resolve_device(name: str | None = None) -> torch.device:
@@ -47,3 +59,44 @@ def set_threads(threads: int | None = None) -> int:
         raise ProxylangError(f"the thread count must be between 1 and 1024, got {threads}")
     torch.set_num_threads(threads)
     return threads
+
+
+def set_memory_budget(gigabytes: float | None) -> None:
+    """Fix the budget at ``gigabytes`` (None: ``$PROXYLANG_MEMORY_GB``, else a share of free memory)."""
+    global _memory_budget_gb
+    if gigabytes is not None and not (gigabytes > 0 and math.isfinite(gigabytes)):
+        raise ProxylangError(f"the memory budget must be a positive number of gigabytes, got {gigabytes}")
+    _memory_budget_gb = gigabytes
+
+
+def memory_budget(device: torch.device | str | None = None) -> int:
+    """Bytes that one network's statistics, or one batch's proxy intermediates, may take on ``device``."""
+    gigabytes = _memory_budget_gb
+    if gigabytes is None and os.environ.get(MEMORY_ENV):
+        text = os.environ[MEMORY_ENV]
+        try:
+            gigabytes = float(text)
+        except ValueError:
+            raise ProxylangError(f"{MEMORY_ENV} must be a number of gigabytes, got {text!r}") from None
+        if not (gigabytes > 0 and math.isfinite(gigabytes)):
+            raise ProxylangError(f"{MEMORY_ENV} must be a positive number of gigabytes, got {text!r}")
+    if gigabytes is not None:
+        return int(gigabytes * 2**30)
+    return int(FREE_MEMORY_SHARE * free_memory(torch.device(device or "cpu")))
+
+
+def free_memory(device: torch.device) -> int:
+    """Bytes free on ``device``: the GPU's own count, or the host's available memory."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):  # not Linux: what the OS reports as free pages
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def show_bytes(count: float) -> str:
+    """``12.3 GB`` / ``456 MB``: sizes in messages."""
+    return f"{count / 2**30:.1f} GB" if count >= 2**30 else f"{count / 2**20:.0f} MB"

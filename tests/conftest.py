@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from proxylang.runtime import set_memory_budget
 from proxylang.stats.extract import extract_stats
 from proxylang.stats.netstats import NetStats
 from proxylang.stats.profiles import Profile, input_batch
@@ -52,3 +53,10 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def budget():
+    """Set the memory budget for one test (in bytes), and clear it afterwards."""
+    yield lambda count: set_memory_budget(count / 2**30)
+    set_memory_budget(None)

@@ -12,6 +12,7 @@ import click
 
 from proxylang.errors import DataError, ProxylangError
 from proxylang.files import read_stream, read_text
+from proxylang.runtime import FREE_MEMORY_SHARE, MEMORY_ENV
 
 USER_ERROR_EXIT = 2
 
@@ -58,3 +59,9 @@ def read_proxy_text(path: str) -> tuple[str, str]:
         return read_stream(sys.stdin.buffer, "<stdin>", "proxy"), "<stdin>"
     except (OSError, ValueError) as exc:
         raise DataError(f"<stdin>: cannot read the proxy ({exc})") from None
+
+
+memory_budget_option = click.option(
+    "--memory-budget", type=click.FloatRange(min=0, min_open=True, max=1e6), metavar="GB",
+    help=f"Refuse a measurement or proxy estimated to need more [default: ${MEMORY_ENV}, else "
+         f"{FREE_MEMORY_SHARE:.0%} of the memory free on the device].")

@@ -7,21 +7,23 @@ from __future__ import annotations
 import click
 
 from proxylang.cli.bench import baselines_command, eval_command
-from proxylang.cli.common import CommandGroup, read_proxy_text, user_errors
+from proxylang.cli.common import CommandGroup, memory_budget_option, read_proxy_text, user_errors
 from proxylang.cli.evolve import evolve
 from proxylang.lang.check import check
 from proxylang.lang.graph import ProxyGraph, write_graph
 from proxylang.lang.parse import parse
 from proxylang.lang.printer import to_latex, to_text
-from proxylang.runtime import THREADS_ENV, set_threads
+from proxylang.runtime import THREADS_ENV, set_memory_budget, set_threads
 
 
 @click.group(cls=CommandGroup)
 @click.option("--threads", type=click.IntRange(1, 1024), envvar=THREADS_ENV, show_envvar=True,
               help="CPU threads for torch [default: torch's own, one per core].")
-def main(threads: int | None) -> None:
+@memory_budget_option
+def main(threads: int | None, memory_budget: float | None) -> None:
     """proxylang: zero-cost NAS proxies as expressions over per-layer statistics."""
     set_threads(threads)
+    set_memory_budget(memory_budget)
 
 
 @main.command("check")

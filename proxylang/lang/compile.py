@@ -17,11 +17,15 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from proxylang.errors import MemoryBudgetError
 from proxylang.lang.ast import Input, Node
 from proxylang.lang.check import Typed, check
+from proxylang.lang.cost import Cost, SiteDims, proxy_cost
 from proxylang.lang.graph import ProxyGraph
 from proxylang.lang.interpret import Bounds, Eager, Fused
 from proxylang.lang.pack import PackedStats, pack
+from proxylang.lang.printer import to_text
+from proxylang.runtime import MEMORY_ENV, memory_budget, show_bytes
 from proxylang.stats.netstats import NetStats
 
 __all__ = ["CompiledProxy", "PackedStats", "compile_proxy", "evaluate_eager", "pack"]
@@ -38,9 +42,27 @@ class CompiledProxy:
         self.inputs = sorted(n.name for n in self.graph.dag if isinstance(n, Input))
 
     def _run(self, stats: Sequence[NetStats] | PackedStats, calibrating: bool) -> tuple[Tensor, Tensor]:
+        self.check_memory(stats)
         packed = pack(stats, self.device, self.inputs)  # a list: pack only what this proxy reads
         with torch.no_grad():
             return Fused(self.graph, packed, self.bounds, calibrating).score()
+
+    def check_memory(self, stats: Sequence[NetStats] | PackedStats) -> Cost:
+        """The proxy's memory on ``stats`` (:mod:`cost`); ``MemoryBudgetError`` naming the largest
+        sub-expression when it is over the budget of the device it would run on."""
+        cost = proxy_cost(self.graph, SiteDims.of(stats))
+        if isinstance(stats, PackedStats):
+            device = self.device or stats.device
+        else:
+            device = self.device or next((t.device for s in stats for t in s.W + s.R), torch.device("cpu"))
+        budget = memory_budget(device)
+        if cost.peak_bytes > budget:
+            raise MemoryBudgetError(
+                f"{to_text(self.node):.80}: needs about {show_bytes(cost.peak_bytes)} on {len(stats)} "
+                f"network(s), over the memory budget of {show_bytes(budget)} ({MEMORY_ENV} or "
+                f"--memory-budget); its largest value is {to_text(cost.largest):.60} at "
+                f"{show_bytes(cost.largest_bytes)}")
+        return cost
 
     def calibrate(self, stats: Sequence[NetStats] | PackedStats) -> CompiledProxy:
         """Fit the min/max of every ``norm_avt`` term on a pre-sample of networks (AVT, Eq. 3-4)."""

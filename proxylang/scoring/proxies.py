@@ -30,6 +30,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from proxylang.errors import MemoryBudgetError
 from proxylang.lang.ast import Call, Node, walk
 from proxylang.lang.compile import compile_proxy
 from proxylang.lang.pack import PackedStats, pack
@@ -76,9 +77,18 @@ def score_proxies(proxies: Mapping[str, Any], stats: Iterable[NetStats], total: 
     valid: dict[str, list[np.ndarray]] = {name: [] for name in proxies}
 
     def flush(batch: list[NetStats]) -> None:
-        ready = prepare(batch)
-        for name, proxy in proxies.items():
-            s, v = proxy(ready)
+        """Score a chunk; one whose intermediates would not fit the memory budget is scored in halves
+        (a single network that does not fit is the error)."""
+        try:
+            ready = prepare(batch)
+            results = {name: proxy(ready) for name, proxy in proxies.items()}
+        except MemoryBudgetError:
+            if len(batch) == 1:
+                raise
+            flush(batch[:len(batch) // 2])
+            flush(batch[len(batch) // 2:])
+            return
+        for name, (s, v) in results.items():
             scores[name].append(s.detach().cpu().numpy().astype(np.float64))
             valid[name].append(v.detach().cpu().numpy().astype(bool))
 

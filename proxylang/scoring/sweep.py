@@ -119,6 +119,7 @@ def network_baseline_scores(names: list[str], truth: SpaceTruth, sweep: Sweep) -
     inputs, targets = cache.input_batch()
     for i, arch in enumerate(tqdm(todo, desc=f"{truth.space} network baselines", unit="arch",
                                   file=sys.stderr, leave=False)):
+        cache.check_memory(arch)
         torch.manual_seed(sweep.seed)
         model = sweep.benchmark.build_network(truth.space, arch).to(sweep.device)
         missing = [n for n in names if n not in stored.get(arch, {})]

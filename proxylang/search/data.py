@@ -21,12 +21,13 @@ import torch
 from tqdm import tqdm
 
 from proxylang.bench.benchmark import Benchmark
-from proxylang.errors import ProxylangError
+from proxylang.errors import MemoryBudgetError, ProxylangError
 from proxylang.lang.ast import Node
 from proxylang.lang.canonical import canonical_key
 from proxylang.lang.compile import CompiledProxy, compile_proxy
 from proxylang.lang.pack import PackedStats, pack
 from proxylang.lang.printer import to_text
+from proxylang.schema import MAX_SEED, bounded, check_ranges
 from proxylang.scoring.evaluate import kendall
 from proxylang.scoring.proxies import AVT_PRESAMPLE, Scores, score_stats, uses_avt
 from proxylang.search.engine import Fitness, Operators
@@ -34,7 +35,7 @@ from proxylang.search.evolve import node_from_json, node_to_json
 from proxylang.search.genetic import crossover, mutate, random_expr
 from proxylang.stats.extract import StatsCache
 from proxylang.stats.netstats import NetStats
-from proxylang.stats.profiles import DEFAULT_PROFILE, Profile, get_profile
+from proxylang.stats.profiles import DEFAULT_PROFILE, MAX_BATCH, MAX_RESOLUTION, Profile, get_profile
 
 # a score beyond this magnitude has overflowed in spirit even when it is still finite
 OVERFLOW = 1e30
@@ -53,25 +54,21 @@ class DataConfig:
     hides the cost of e.g. ``hamming(G, G)`` (O x O x K), which would stall the holdout report.
     """
 
-    train: int = 40
-    val: int = 20
-    holdout: int = 100
-    presample: int = AVT_PRESAMPLE
+    train: int = bounded(40, 1, 100_000)
+    val: int = bounded(20, 1, 100_000)
+    holdout: int = bounded(100, 0, 100_000)
+    presample: int = bounded(AVT_PRESAMPLE, 1, 100_000)
     profile: str = DEFAULT_PROFILE
-    resolution: int | None = None
-    batch: int | None = None
-    stats_seed: int = 0
-    thin: int = 8
-    max_seconds: float = 2.0
-    seed: int = 0
+    resolution: int | None = bounded(None, 1, MAX_RESOLUTION)
+    batch: int | None = bounded(None, 1, MAX_BATCH)
+    stats_seed: int = bounded(0, 0, MAX_SEED)
+    thin: int = bounded(8, 1, 1 << 20)
+    max_seconds: float = bounded(2.0, 0.001, 3600.0)
+    seed: int = bounded(0, 0, MAX_SEED)
 
     def __post_init__(self) -> None:
         get_profile(self.profile)  # an unknown name fails here, before any work
-        for name in ("train", "val", "presample", "resolution", "batch", "thin"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ProxylangError(f"data option {name} must be at least 1, got {getattr(self, name)}")
-        if self.holdout < 0:
-            raise ProxylangError(f"data option holdout must be at least 0, got {self.holdout}")
+        check_ranges(self, "data option")
         if self.presample > self.train:
             raise ProxylangError(f"presample ({self.presample}) cannot exceed train ({self.train})")
 
@@ -169,6 +166,8 @@ class ProxyFitness:
             if reason:
                 return Fitness(rejected=reason)
             val, _ = split_kendall(*_numpy(*proxy(self.val.stats)), self.val.accuracy)
+        except MemoryBudgetError:  # on one network's full statistics (the probe), or the packed splits
+            return Fitness(rejected="memory")
         except (ProxylangError, RuntimeError):  # RuntimeError: a kernel refused the shapes it met
             return Fitness(rejected="error")
         return Fitness(train=train, val=val)

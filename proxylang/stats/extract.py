@@ -34,12 +34,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from proxylang.bench.benchmark import Benchmark
-from proxylang.errors import ProxylangError
-from proxylang.runtime import resolve_device
+from proxylang.errors import MemoryBudgetError, ProxylangError
+from proxylang.runtime import MEMORY_ENV, memory_budget, resolve_device, show_bytes
 from proxylang.stats.netstats import NetStats
 from proxylang.stats.profiles import DEFAULT_PROFILE, IGNORE_LABEL, Profile, get_profile, input_batch
 
 SITE_TYPES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+# Peak memory of extract_stats per byte of the activations it copies (A and R): autograd holds every
+# activation of the network, sites or not, until the backward pass, beside the copies. Measured up to 3.2
+# on TransNAS-Bench-101 networks from 128 px batch 8 to 256 px batch 32 (benchmarks/extraction_memory.py).
+ACTIVATION_PEAK_FACTOR = 3.5
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -118,8 +122,17 @@ def extract_stats(model: nn.Module, inputs: Tensor, targets: Tensor, loss_fn: Lo
         model.train(was_training)
     names = {m: name for name, m in model.named_modules()}
     meta = {"sites": [names[m] for m in sites], "site_types": [type(m).__name__ for m in sites],
-            "loss": float(loss.detach())}
+            "loss": float("nan") if loss.is_meta else float(loss.detach())}  # meta: shapes only
     return NetStats(A=A, G=G, W=W, R=relu_inputs, meta=meta)
+
+
+def extraction_peak_bytes(stats: NetStats, batch_bytes: int) -> int:
+    """What :func:`extract_stats` needs at its peak to return ``stats`` (of real or meta tensors) from a
+    batch of ``batch_bytes``: the activations held for the backward pass beside their copies, and the
+    weights' gradients beside the W and G copies."""
+    activations = sum(t.numel() * t.element_size() for t in stats.A + stats.R)
+    weights = sum(t.numel() * t.element_size() for t in stats.W + stats.G)
+    return int(ACTIVATION_PEAK_FACTOR * activations + 1.5 * weights) + batch_bytes
 
 
 # ----------------------------------------------------------------------------------------- disk cache
@@ -202,6 +215,7 @@ class StatsCache:
         self.profile = profile or get_profile(DEFAULT_PROFILE)
         self.device = str(resolve_device(device))
         self._batch: tuple[Tensor, Tensor] | None = None
+        self._check_each: bool | None = None  # None until the first network's memory is checked
 
     def path(self, key: StatsKey) -> Path:
         return self.root / key.relative_path()
@@ -237,8 +251,31 @@ class StatsCache:
             self._batch = input_batch(self.profile, self.seed, self.benchmark.num_classes)
         return self._batch
 
+    def check_memory(self, arch: str) -> None:
+        """Refuse, before anything is allocated, a network whose measurement under this profile would
+        not fit the memory budget (``runtime.memory_budget``). The sizes come from the same extraction
+        run on the meta device (shapes only, about 0.5 s); once a network needs under a quarter of the
+        budget, the space's others are taken to fit too and are not checked."""
+        if self._check_each is False:
+            return
+        n, r = self.profile.batch_size, self.profile.resolution
+        with torch.device("meta"):
+            model = self.benchmark.build_network(self.space, arch)
+            inputs, targets = torch.empty(n, 3, r, r), torch.zeros(n, r, r, dtype=torch.long)
+        shapes = extract_stats(model, inputs, targets, dtype=self.profile.torch_dtype, keep_on_device=True)
+        need = extraction_peak_bytes(shapes, inputs.numel() * 4 + targets.numel() * 8)
+        budget = memory_budget(self.device)
+        if need > budget:
+            raise MemoryBudgetError(
+                f"measuring {self.space} arch {arch} at {r}x{r}, batch {n} needs about {show_bytes(need)} "
+                f"(its statistics alone {show_bytes(shapes.nbytes())}), over the memory budget of "
+                f"{show_bytes(budget)} ({MEMORY_ENV} or --memory-budget); lower the resolution or the "
+                "batch size")
+        self._check_each = need > budget / 4
+
     def compute(self, arch: str) -> NetStats:
         """Statistics of one of the benchmark's networks, without the cache."""
+        self.check_memory(arch)
         torch.manual_seed(self.seed)
         model = self.benchmark.build_network(self.space, arch).to(self.device)
         inputs, targets = self.input_batch()

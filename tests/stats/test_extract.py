@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from conftest import noise_batch
 from torch import nn
 
-from proxylang.errors import ProxylangError
+from proxylang.bench.benchmark import Benchmark
+from proxylang.bench.transnas import TRANSNAS
+from proxylang.errors import MemoryBudgetError, ProxylangError
 from proxylang.stats.extract import (
     STATS_FORMAT,
     StatsCache,
@@ -16,6 +20,7 @@ from proxylang.stats.extract import (
     weight_matrix,
 )
 from proxylang.stats.netstats import NetStats
+from proxylang.stats.profiles import get_profile
 
 
 class TinySegNet(nn.Module):
@@ -188,3 +193,36 @@ def test_a_composite_block_named_relu_is_not_a_relu_site():
     net = nn.Sequential(nn.Conv2d(3, 2, 1), ReLUConvBN(nn.ReLU(), nn.Conv2d(2, 3, 1), nn.BatchNorm2d(3)))
     stats = extract_stats(net, *noise_batch(2, 4, 3))
     assert len(stats.R) == 1 and torch.equal(stats.R[0], stats.A[0])
+
+
+def _recording(built: list[str]) -> Benchmark:
+    """TransNAS-Bench-101, noting the device of every network it builds."""
+    def build(space: str, arch: str) -> nn.Module:
+        model = TRANSNAS.build_network(space, arch)
+        built.append(next(model.parameters()).device.type)
+        return model
+
+    return replace(TRANSNAS, build_network=build)
+
+
+def test_a_network_over_the_memory_budget_is_refused_before_anything_is_allocated(tmp_path, budget):
+    built: list[str] = []
+    profile = get_profile("benchmark").with_overrides(resolution=512)
+    cache = StatsCache(tmp_path, benchmark=_recording(built), space="micro", profile=profile, device="cpu")
+    budget(8 * 2**30)
+    refused = (r"measuring micro arch \(1, 0, 0, 2, 1, 0\) at 512x512, batch 32 needs about 1\d\.\d GB \(its "
+               r"statistics alone 5\.\d GB\), over the memory budget of 8\.0 GB")
+    with pytest.raises(MemoryBudgetError, match=refused):
+        cache.get("(1, 0, 0, 2, 1, 0)")
+    assert built == ["meta"]  # only the shapes pass ran
+    assert not list(tmp_path.rglob("*.pt"))
+
+
+def test_the_memory_check_stops_once_networks_are_far_under_the_budget(tmp_path, budget):
+    built: list[str] = []
+    profile = get_profile("lite").with_overrides(resolution=32, batch_size=2)
+    cache = StatsCache(tmp_path, benchmark=_recording(built), space="micro", profile=profile, device="cpu")
+    budget(2**32)
+    for arch in ("(1, 0, 0, 2, 1, 0)", "(1, 1, 0, 3, 1, 2)"):
+        cache.get(arch)
+    assert built == ["meta", "cpu", "cpu"]
