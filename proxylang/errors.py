@@ -3,6 +3,18 @@
 from __future__ import annotations
 
 
+def short_repr(value: object) -> str:
+    """A value read from a file or an option, shown in one short error line whatever its size or
+    nesting."""
+    try:
+        text = repr(value)
+    except RecursionError:  # a list nested thousands deep
+        text = ""
+    if isinstance(value, (list, dict)) and not 0 < len(text) <= 40:
+        return f"a JSON {'array' if isinstance(value, list) else 'object'}"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 class ProxylangError(Exception):
     """Base of every error caused by the user's input (expression, file, option, data)."""
 

@@ -15,7 +15,7 @@ import types
 from collections.abc import Mapping
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from proxylang.errors import ConfigError, ProxylangError
+from proxylang.errors import ConfigError, ProxylangError, short_repr
 
 T = TypeVar("T")
 
@@ -83,16 +83,11 @@ def _convert(value: Any, hint: Any) -> tuple[bool, Any]:
     raise TypeError(f"no schema for the annotation {hint!r}")  # a field type this module does not know
 
 
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def from_mapping(cls: type[T], values: Any, where: str, base: T | None = None) -> T:
     """An instance of the dataclass ``cls`` from ``values`` (a config table, or options) over ``base``
     (default: the class defaults). ``where`` names the table in errors, e.g. ``run.toml [search]``."""
     if not isinstance(values, Mapping):
-        raise ConfigError(f"{where}: expected a table of settings, got {_shown(values)}")
+        raise ConfigError(f"{where}: expected a table of settings, got {short_repr(values)}")
     hints = get_type_hints(cls)
     known = [f.name for f in dataclasses.fields(cls) if f.init]
     unknown = sorted(set(values) - set(known))
@@ -103,7 +98,7 @@ def from_mapping(cls: type[T], values: Any, where: str, base: T | None = None) -
     for key, value in values.items():
         fits, converted[key] = _convert(value, hints[key])
         if not fits:
-            raise ConfigError(f"{where}: {key} must be {_expected(hints[key])}, got {_shown(value)}")
+            raise ConfigError(f"{where}: {key} must be {_expected(hints[key])}, got {short_repr(value)}")
     try:
         return dataclasses.replace(base, **converted) if base is not None else cls(**converted)
     except ProxylangError as exc:  # the dataclass's own checks (ranges, choices)

@@ -40,12 +40,19 @@ def _lookup(mapping: dict[int, int]) -> Tensor:
     return table
 
 
+def _check_file(image: Path) -> None:
+    """A folder or a pipe named like an image would fail, or block a loader forever, mid-training."""
+    if not image.is_file():
+        raise DataError(f"{image}: not a regular file")
+
+
 def cityscapes_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
     images = root / "leftImg8bit" / split
     if not images.is_dir():
         raise DataError(f"{images}: missing (expected the Cityscapes leftImg8bit/<split>/<city>/ layout)")
     pairs = []
     for image in sorted(images.glob("*/*_leftImg8bit.png")):
+        _check_file(image)
         stem = image.name[: -len("_leftImg8bit.png")]
         label = root / "gtFine" / split / image.parent.name / f"{stem}_gtFine_labelIds.png"
         if not label.is_file():
@@ -60,6 +67,7 @@ def camvid_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
         raise DataError(f"{images}: missing (expected the CamVid <split>/ and <split>annot/ layout)")
     pairs = []
     for image in sorted(images.glob("*.png")):
+        _check_file(image)
         label = root / f"{split}annot" / image.name
         if not label.is_file():
             raise DataError(f"{label}: missing label for {image.name}")

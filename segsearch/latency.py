@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import platform
 import re
 import statistics
@@ -25,8 +26,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from proxylang.errors import ProxylangError
-from proxylang.files import atomic_write
+from proxylang.errors import ProxylangError, short_repr
+from proxylang.files import atomic_write, read_json
 from segsearch.network import LatencyBlock, SegNet
 
 TABLE_FORMAT = "segsearch-latency/1"
@@ -53,6 +54,9 @@ def device_name(device: torch.device) -> str:
 @torch.no_grad()
 def time_call(fn: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> float:
     """Median milliseconds of one call of ``fn`` after ``warmup`` untimed calls."""
+    if warmup < 0 or repeats < 1:
+        raise ProxylangError(f"need at least one timed call and no negative warm-up, got {repeats} timed "
+                             f"and {warmup} warm-up calls")
     for _ in range(warmup):
         fn()
     times = []
@@ -108,16 +112,18 @@ class LatencyTable:
             self._load()
 
     def _load(self) -> None:
-        try:
-            data = json.loads(self.path.read_text())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ProxylangError(f"{self.path}: not a readable latency table ({exc})") from None
+        data = read_json(self.path, "latency table")
         if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):
-            raise ProxylangError(f"{self.path}: not a latency table")
-        foreign = {k: data.get(k) for k, v in self.header.items() if data.get(k) != v}
+            raise ProxylangError(f"{self.path}: not a latency table (no object of entries)")
+        foreign = [f"{k} {short_repr(data.get(k))}" for k, v in self.header.items() if data.get(k) != v]
         if foreign:
-            raise ProxylangError(f"{self.path}: measured with {foreign}, not {self.header}; use another file")
-        self.entries = {str(k): float(v) for k, v in data["entries"].items()}
+            raise ProxylangError(f"{self.path}: measured with {', '.join(foreign)}, not {self.header}; "
+                                 "use another file")
+        for key, ms in data["entries"].items():
+            if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not math.isfinite(ms) or ms < 0:
+                raise ProxylangError(f"{self.path}: entry {short_repr(key)} holds {short_repr(ms)}, not a "
+                                     "latency in milliseconds")
+        self.entries = {key: float(ms) for key, ms in data["entries"].items()}
 
     def save(self) -> None:
         """Write atomically (no torn table if interrupted); a table without a path stays in memory."""

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from segsearch.space import (
     CHANNELS_PER_SCALE,
     OPS,
+    SCALES,
     STUDENT_STEM_HEAD_WIDTH,
     WIDTH_RATIOS,
     Arch,
@@ -31,11 +32,43 @@ from segsearch.space import (
 )
 
 ROLES = ("student", "teacher")
+MAX_CLASSES = 1000  # far beyond Cityscapes' 19: a bound that keeps the logits' memory sane
+SMALLEST_SCALE = 2 * SCALES[-1]  # a zoomed convolution at the deepest scale runs at half of it
+# peak memory of one forward and backward pass (a student's statistics pass, measured on a CPU) per input
+# pixel: activations and gradients, plus the logits and their gradients per class
+BYTES_PER_PIXEL = 1500
+BYTES_PER_PIXEL_PER_CLASS = 16
 
 
 def scaled_size(size: tuple[int, int], factor: int) -> tuple[int, int]:
     """Size of a feature at ``1/factor`` of an input of ``size`` (``factor`` a power of two)."""
     return math.ceil(size[0] / factor), math.ceil(size[1] / factor)
+
+
+def smallest_scale(arch: Arch) -> int:
+    """The downsampling factor of the smallest feature ``arch``'s networks compute: a cell's output, or
+    half of it inside a zoomed convolution (at most :data:`SMALLEST_SCALE`)."""
+    factors = [SCALES[0]]
+    for branch in range(arch.num_branches):
+        path = arch.path(branch)
+        for layer in range(arch.num_layers):
+            zoomed = OPS[arch.alpha[layer][path[layer]]].startswith("zoomed")
+            factors.append(SCALES[path[layer + 1]] * (2 if zoomed else 1))
+    return max(factors)
+
+
+def fits_batch_norm(batch: int, size: tuple[int, int], scale: int = SMALLEST_SCALE) -> bool:
+    """Whether every batch norm of a network training on ``batch`` images of ``size`` sees more than one
+    value per channel (torch refuses a single one), given the ``1/scale`` of its smallest feature (by
+    default the smallest in the whole space)."""
+    height, width = scaled_size(size, scale)
+    return batch * height * width > 1
+
+
+def estimated_bytes(batch: int, size: tuple[int, int], num_classes: int) -> int:
+    """Rough peak memory of a forward and backward pass of ``batch`` images of ``size``, so that an
+    absurd size is refused before anything is allocated."""
+    return batch * size[0] * size[1] * (BYTES_PER_PIXEL + BYTES_PER_PIXEL_PER_CLASS * num_classes)
 
 
 class ConvNorm(nn.Sequential):

@@ -36,7 +36,7 @@ from proxylang.search.engine import ExhaustedError, Fitness, Individual, SearchE
 from proxylang.stats.extract import extract_stats
 from proxylang.stats.netstats import NetStats
 from segsearch.latency import LatencyTable, measure_latency_ms
-from segsearch.network import build_network
+from segsearch.network import SMALLEST_SCALE, build_network, fits_batch_norm
 from segsearch.space import (
     NUM_BRANCHES,
     NUM_LAYERS,
@@ -90,7 +90,13 @@ class SearchConfig:
         if self.target_fps is not None and self.target_fps <= 0:
             raise SearchError("--target-fps must be positive")
         if min(self.resolution) < 8 or min(self.latency_size) < 8:
-            raise SearchError("resolutions must be at least 8x8")
+            raise SearchError("--resolution and --latency-size must be at least 8x8")
+        if not fits_batch_norm(self.batch_size, self.resolution):
+            height, width = self.resolution
+            raise SearchError(f"a scoring batch of {self.batch_size} at {height}x{width} leaves 1x1 features "
+                              f"at 1/{SMALLEST_SCALE} scale, and batch norm needs more than one value per "
+                              f"channel: raise --batch-size to 2, or one side of --resolution above "
+                              f"{SMALLEST_SCALE}")
 
 
 @dataclass

@@ -24,8 +24,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from proxylang.errors import ProxylangError
-from proxylang.files import atomic_write
+from proxylang.errors import ProxylangError, short_repr
+from proxylang.files import atomic_write, read_json
 
 OPS = ("skip", "conv", "conv_x2", "zoomed_conv", "zoomed_conv_x2")
 SCALES = (8, 16, 32)  # downsampling factor of each scale index
@@ -33,6 +33,7 @@ WIDTH_RATIOS = (4 / 12, 6 / 12, 8 / 12, 10 / 12, 1.0)
 STUDENT_STEM_HEAD_WIDTH = 8 / 12
 CHANNELS_PER_SCALE = 12  # FasterSeg's Fch: a scale-s feature has round(s * 12 * width) channels
 NUM_LAYERS = 16
+MAX_LAYERS = 64  # far beyond FasterSeg's 16; an architecture file cannot ask for an absurd network
 NUM_BRANCHES = 2
 FORMAT = "segsearch-arch/1"
 MAX_SAMPLE_TRIES = 10_000
@@ -110,15 +111,16 @@ def _matrix(value: object, name: str, rows: int | None, cols: int | None, high: 
             raise ArchError(f"{name} row {i} must have {cols} entries, got {len(row)}")
         for v in row:
             if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < high:
-                raise ArchError(f"{name} row {i} holds {v!r}; entries must be integers in [0, {high})")
+                raise ArchError(f"{name} row {i} holds {short_repr(v)}; entries must be integers in "
+                                f"[0, {high})")
     return tuple(tuple(r) for r in value)
 
 
 def check_arch(arch: Arch) -> None:
     """Raise :class:`ArchError` naming the first rule ``arch`` breaks (see the module docstring)."""
     layers = arch.num_layers
-    if layers < 2:
-        raise ArchError(f"an architecture needs at least 2 layers, got {layers}")
+    if not 2 <= layers <= MAX_LAYERS:
+        raise ArchError(f"an architecture needs 2 to {MAX_LAYERS} layers, got {layers}")
     if len(arch.ratio) != layers:
         raise ArchError(f"alpha has {layers} rows (layers) but ratio has {len(arch.ratio)}")
     _matrix([list(r) for r in arch.alpha], "alpha", layers, len(SCALES), len(OPS))
@@ -154,9 +156,9 @@ def arch_from_dict(data: object) -> Arch:
     if not isinstance(data, dict):
         raise ArchError("an architecture must be a JSON object with alpha, beta and ratio")
     if data.get("format", FORMAT) != FORMAT:
-        raise ArchError(f"unknown architecture format {data.get('format')!r}; expected {FORMAT!r}")
+        raise ArchError(f"unknown architecture format {short_repr(data.get('format'))}; expected {FORMAT!r}")
     if "ops" in data and data["ops"] != list(OPS):
-        raise ArchError(f"ops {data['ops']} differ from this space's {list(OPS)}")
+        raise ArchError(f"ops {short_repr(data['ops'])} differ from this space's {list(OPS)}")
     missing = [k for k in ("alpha", "beta", "ratio") if k not in data]
     if missing:
         raise ArchError(f"architecture lacks {', '.join(missing)}")
@@ -168,13 +170,9 @@ def arch_from_dict(data: object) -> Arch:
 
 
 def load_arch(path: str | Path) -> Arch:
-    """Read an ``arch.json``; any problem is one :class:`ArchError` line naming the file."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except OSError as exc:
-        raise ArchError(f"{path}: cannot read ({exc.strerror})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArchError(f"{path}: not valid JSON ({exc})") from None
+    """Read an ``arch.json``; any problem is one error line naming the file (a ``DataError`` for a file
+    that is not JSON, an :class:`ArchError` for one that holds no legal architecture)."""
+    data = read_json(path, "segsearch architecture")
     try:
         return arch_from_dict(data)
     except ArchError as exc:
@@ -193,8 +191,8 @@ def _random_downs(rng: random.Random, layers: int, final: int) -> tuple[int, ...
 
 def random_arch(rng: random.Random, layers: int = NUM_LAYERS, branches: int = NUM_BRANCHES) -> Arch:
     """A uniformly drawn legal architecture (rejection sampling over the rules of :func:`check_arch`)."""
-    if layers < 4 or not 1 <= branches <= len(SCALES):
-        raise ArchError(f"need at least 4 layers and 1 to {len(SCALES)} branches")
+    if not 4 <= layers <= MAX_LAYERS or not 1 <= branches <= len(SCALES):
+        raise ArchError(f"need 4 to {MAX_LAYERS} layers and 1 to {len(SCALES)} branches")
     for _ in range(MAX_SAMPLE_TRIES):
         finals = rng.sample(range(len(SCALES)), branches)
         arch = Arch(

@@ -21,7 +21,7 @@ from proxylang.errors import DataError
 from proxylang.files import atomic_write
 from segsearch.data import SegmentationDataset
 from segsearch.metrics import IGNORE_INDEX, ConfusionMatrix
-from segsearch.network import SegNet, build_network
+from segsearch.network import MAX_CLASSES, ROLES, SegNet, build_network, fits_batch_norm, smallest_scale
 from segsearch.space import Arch, ArchError, arch_from_dict
 
 CHECKPOINT_FORMAT = "segsearch-checkpoint/1"
@@ -56,17 +56,26 @@ def save_checkpoint(path: Path, model: SegNet, dataset: str, epoch: int, miou: f
 
 def load_checkpoint(path: str | Path, device: torch.device) -> tuple[SegNet, dict]:
     """The network stored in ``path`` (on ``device``) and the checkpoint's other fields."""
+    if not Path(path).is_file():  # torch would wait forever on a pipe
+        raise DataError(f"{path}: cannot read the checkpoint: no such file, or not a regular file")
     try:
         data = torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # the unpickler raises many types for a foreign or torn file
         raise DataError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise DataError(f"{path}: not a segsearch checkpoint")
+    classes, role = data.get("num_classes"), data.get("role")
+    if isinstance(classes, bool) or not isinstance(classes, int) or not 1 <= classes <= MAX_CLASSES:
+        raise DataError(f"{path}: the class count must be an integer from 1 to {MAX_CLASSES}")
+    if role not in ROLES:
+        raise DataError(f"{path}: the role must be one of {', '.join(ROLES)}")
     try:
-        model = build_network(arch_from_dict(data["arch"]), data["num_classes"], data["role"])
+        model = build_network(arch_from_dict(data.get("arch")), classes, role)
+        model.load_state_dict(data.get("state_dict"))
     except ArchError as exc:
         raise DataError(f"{path}: {exc}") from None
-    model.load_state_dict(data["state_dict"])
+    except (TypeError, AttributeError, RuntimeError):  # no mapping of tensors, or not the architecture's
+        raise DataError(f"{path}: its weights do not fit its architecture") from None
     return model.to(device), {k: v for k, v in data.items() if k != "state_dict"}
 
 
@@ -98,6 +107,12 @@ def train(arch: Arch, dataset: str, data_root: str | Path, out_dir: str | Path, 
     per-epoch history (also written to ``history.json``)."""
     torch.manual_seed(config.seed)
     train_set = SegmentationDataset(dataset, data_root, "train", config.size, train=True, seed=config.seed)
+    last_batch = len(train_set) % config.batch_size or config.batch_size
+    if not fits_batch_norm(last_batch, train_set.size, smallest_scale(arch)):
+        height, width = train_set.size
+        raise DataError(f"{data_root}: the last training batch would hold {last_batch} image of "
+                        f"{height}x{width}, too small for batch norm; change --batch-size or use a "
+                        "larger --size")
     val_set = SegmentationDataset(dataset, data_root, train_set.spec.val_split, config.size)
     loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, drop_last=False,
                         num_workers=config.workers, generator=torch.Generator().manual_seed(config.seed))

@@ -40,7 +40,7 @@ SAMPLE_PHOTOS = ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png")
 # NASLib's classic proxies sum over these module types (so a decoder's ConvTranspose2d is left out)
 NASLIB_SITES = ("Conv2d", "Linear")
 # Far above any zero-cost setting (the benchmark's is 256, batch 32); what a proxy may allocate within
-# them is the memory budget's call (proxylang.scoring.memory).
+# them is the memory budget's call (StatsCache.check_memory, lang.cost).
 MAX_RESOLUTION, MAX_BATCH = 4096, 1024
 
 

@@ -4,7 +4,7 @@ import random
 import pytest
 import torch
 
-from proxylang.errors import ProxylangError
+from proxylang.errors import DataError, ProxylangError
 from proxylang.runtime import resolve_device
 from segsearch.latency import LatencyTable, measure_latency_ms, time_call
 from segsearch.network import build_network
@@ -46,8 +46,22 @@ def test_a_table_from_another_device_is_refused(tmp_path):
     with pytest.raises(ProxylangError, match="measured with"):
         LatencyTable(CPU, path=path)
     path.write_text("[1, 2")
-    with pytest.raises(ProxylangError, match="not a readable latency table"):
+    with pytest.raises(DataError, match="t.json: not a latency table file .invalid JSON"):
         LatencyTable(CPU, path=path)
+
+
+@pytest.mark.parametrize("entry", ['"abc"', "null", "true", "-1", "NaN", "[1]"])
+def test_a_table_entry_that_is_not_a_latency_is_refused(tmp_path, entry):
+    path = tmp_path / "t.json"
+    header = LatencyTable(CPU).header
+    path.write_text(json.dumps(header)[:-1] + f', "entries": {{"stem@(8, 8)": {entry}}}}}')
+    with pytest.raises(ProxylangError, match=r"t.json: entry 'stem@\(8, 8\)' holds .*not a latency"):
+        LatencyTable(CPU, path=path)
+
+
+def test_time_call_needs_a_timed_call():
+    with pytest.raises(ProxylangError, match="at least one timed call"):
+        time_call(lambda: None, CPU, warmup=0, repeats=0)
 
 
 def test_measured_latency_and_device_checks():

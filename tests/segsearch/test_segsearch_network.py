@@ -3,7 +3,14 @@ import random
 import pytest
 import torch
 
-from segsearch.network import Cell, build_network, scaled_size
+from segsearch.network import (
+    SMALLEST_SCALE,
+    Cell,
+    build_network,
+    fits_batch_norm,
+    scaled_size,
+    smallest_scale,
+)
 from segsearch.space import Arch, random_arch
 
 
@@ -67,3 +74,25 @@ def test_latency_blocks_cover_the_network_with_the_shapes_it_sees():
 @pytest.mark.parametrize("factor, expected", [(8, (6, 9)), (32, (2, 3))])
 def test_scaled_size_rounds_up(factor, expected):
     assert scaled_size((45, 70), factor) == expected
+
+
+ZOOMED_TO_1_32 = Arch(((3, 3, 3),) * 6, ((0, 1, 0, 1, 0, 0), (0,) * 6), ((4, 4, 4),) * 6)
+CONV_TO_1_16 = Arch(((1, 1, 1),) * 4, ((0, 1, 0, 0), (0,) * 4), ((0, 0, 0),) * 4)
+
+
+@pytest.mark.parametrize("arch, scale, batch, size, fits", [
+    (ZOOMED_TO_1_32, 64, 1, (64, 64), False),  # a zoomed convolution at 1/32 runs at 1/64
+    (ZOOMED_TO_1_32, 64, 1, (65, 64), True),
+    (ZOOMED_TO_1_32, 64, 2, (8, 8), True),
+    (CONV_TO_1_16, 16, 1, (16, 16), False),
+    (CONV_TO_1_16, 16, 1, (16, 17), True),
+])
+def test_fits_batch_norm_matches_the_smallest_feature_of_a_real_network(arch, scale, batch, size, fits):
+    assert smallest_scale(arch) == scale and scale <= SMALLEST_SCALE
+    assert fits_batch_norm(batch, size, scale) == fits
+    net = build_network(arch).train()
+    if fits:
+        net(torch.randn(batch, 3, *size))
+    else:
+        with pytest.raises(ValueError, match="more than 1 value per channel"):
+            net(torch.randn(batch, 3, *size))

@@ -84,6 +84,12 @@ def test_resume_refuses_other_settings(tmp_path):
         other.resume()
 
 
+def test_a_scoring_batch_that_leaves_one_value_for_batch_norm_is_refused_up_front():
+    with pytest.raises(SearchError, match="batch of 1 at 64x64 leaves 1x1 features at 1/64"):
+        small_config(resolution=(64, 64), batch_size=1)
+    assert small_config(resolution=(65, 64), batch_size=1).batch_size == 1
+
+
 def test_target_fps_keeps_every_candidate_fast_enough(monkeypatch):
     table = ParameterCostTable(CPU)
     config = small_config(target_fps=8.0, latency_size=(32, 64))

@@ -3,7 +3,9 @@ import random
 
 import pytest
 
+from proxylang.errors import DataError
 from segsearch.space import (
+    MAX_LAYERS,
     OPS,
     Arch,
     ArchError,
@@ -81,13 +83,41 @@ def test_bad_dicts_are_refused(edit, message):
         arch_from_dict(data)
 
 
+def test_an_absurd_layer_count_is_refused_before_any_network_is_built():
+    with pytest.raises(ArchError, match=f"2 to {MAX_LAYERS} layers, got {MAX_LAYERS + 1}"):
+        check_arch(_arch(layers=MAX_LAYERS + 1, beta=((0,) * (MAX_LAYERS + 1),)))
+
+
+def test_huge_or_nested_values_are_shown_short():
+    data = _arch().to_dict()
+    data["alpha"][0][0] = "x" * 10_000
+    with pytest.raises(ArchError, match=r"alpha row 0 holds 'x+\.\.\.; entries") as caught:
+        arch_from_dict(data)
+    assert len(str(caught.value)) < 120
+    data["alpha"][0][0] = [[[1]]]
+    with pytest.raises(ArchError, match=r"alpha row 0 holds \[\[\[1\]\]\]; entries"):
+        arch_from_dict(data)
+    nested: list = []
+    for _ in range(100_000):  # too deep for repr
+        nested = [nested]
+    data["alpha"][0][0] = nested
+    with pytest.raises(ArchError, match="alpha row 0 holds a JSON array; entries"):
+        arch_from_dict(data)
+
+
 def test_unreadable_files_name_the_file(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(ArchError, match="bad.json: not valid JSON"):
+    with pytest.raises(DataError, match="bad.json: not a segsearch architecture file .invalid JSON"):
         load_arch(bad)
-    with pytest.raises(ArchError, match="missing.json: cannot read"):
+    with pytest.raises(DataError, match="missing.json: cannot read the segsearch architecture file: no such"):
         load_arch(tmp_path / "missing.json")
+    bad.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(DataError, match="bad.json: not a segsearch architecture file"):
+        load_arch(bad)
+    bad.write_text("[[0, 1, 2]]")
+    with pytest.raises(ArchError, match="bad.json: an architecture must be a JSON object"):
+        load_arch(bad)
 
 
 def test_network_key_ignores_choices_no_path_reads():
