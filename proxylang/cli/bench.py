@@ -20,13 +20,15 @@ from proxylang.bench import BENCHMARKS
 from proxylang.cli.common import read_proxy_text, user_errors
 from proxylang.errors import ProxylangError
 from proxylang.files import atomic_write
+from proxylang.lang.check import check
 from proxylang.lang.parse import parse
 from proxylang.runtime import resolve_device
+from proxylang.schema import MAX_SEED
 from proxylang.scoring.baselines import BASELINES, library_expression
 from proxylang.scoring.evaluate import PairedComparison, ProtocolResult, paired_bootstrap, sampled_protocol
 from proxylang.scoring.sweep import Sweep, baseline_results, score_expressions
 from proxylang.stats.extract import default_cache_root
-from proxylang.stats.profiles import DEFAULT_PROFILE, PROFILES, get_profile
+from proxylang.stats.profiles import DEFAULT_PROFILE, MAX_BATCH, MAX_RESOLUTION, PROFILES, get_profile
 
 DEFAULT_REPEATS = 10
 SPACE_NAMES = sorted({s for b in BENCHMARKS.values() for s in b.spaces})
@@ -73,9 +75,9 @@ def common_options(f: Any) -> Any:
         click.option("--bench", type=click.Choice(list(BENCHMARKS)), default="transnas", show_default=True),
         click.option("--space", type=click.Choice([*SPACE_NAMES, "both"]), default="both", show_default=True,
                      help="One space of the benchmark, or all of them."),
-        click.option("--sample", type=int, default=50, show_default=True,
+        click.option("--sample", type=click.IntRange(2, 100_000), default=50, show_default=True,
                      help="Architectures per sampled correlation."),
-        click.option("--repeats", type=int, default=DEFAULT_REPEATS, show_default=True,
+        click.option("--repeats", type=click.IntRange(1, 10_000), default=DEFAULT_REPEATS, show_default=True,
                      help="Seeded samples averaged (mean ± std)."),
         click.option("--bench-file", type=click.Path(dir_okay=False, path_type=Path),
                      help="A NASLib zc_transbench101 JSON file instead of the one under --data."),
@@ -94,9 +96,11 @@ def common_options(f: Any) -> Any:
         click.option("--labels", type=click.Path(file_okay=False, path_type=Path),
                      help="Folder of Taskonomy segmentsemantic label maps, one per --images file "
                           "(same stem)."),
-        click.option("--resolution", type=int, help="Override the profile's input side."),
-        click.option("--batch-size", type=int, help="Override the profile's batch size."),
-        click.option("--seed", type=int, default=0, show_default=True,
+        click.option("--resolution", type=click.IntRange(4, MAX_RESOLUTION),
+                     help="Override the profile's input side."),
+        click.option("--batch-size", type=click.IntRange(2, MAX_BATCH),
+                     help="Override the profile's batch size."),
+        click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
                      help="Seeds weights, input batch and samples."),
         click.option("--device", help="cpu or cuda [default: cuda when available]."),
         click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
@@ -129,6 +133,8 @@ def eval_command(expr_files: tuple[str, ...], bench: str, space: str, sample: in
         spaces = sweep.spaces(None if space == "both" else space)
         sources = [read_proxy_text(path) for path in expr_files]
         nodes = {f"{i}:{source}": parse(text, source) for i, (text, source) in enumerate(sources)}
+        for key, (_, source) in zip(nodes, sources, strict=True):
+            check(nodes[key], source)  # before any statistic is taken, located in its own file
         rivals = {name: library_expression(name) for name in against}
         rows = []
         for name in spaces:
@@ -202,7 +208,7 @@ def baselines_command(bench: str, space: str, sample: int, repeats: int, bench_f
     with user_errors():
         sweep = _sweep(bench, data_dir, bench_file, profile, resolution, batch_size, seed, device, cache,
                        images, labels, arch_file)
-        names = [n.strip() for n in only.split(",")] if only else list(BASELINES)
+        names = list(BASELINES) if only is None else [n.strip() for n in only.split(",")]
         unknown = [n for n in names if n not in BASELINES]
         if unknown:
             raise ProxylangError(f"unknown baseline {unknown[0]!r}; expected some of {', '.join(BASELINES)}")

@@ -39,7 +39,7 @@ from proxylang.search.data import (
     load_search_data,
     split_kendall,
 )
-from proxylang.search.engine import STRATEGIES, Search, SearchConfig, SearchResult
+from proxylang.search.engine import STRATEGIES, Search, SearchConfig, SearchResult, load_checkpoint
 from proxylang.search.plots import plot_proxy_vs_accuracy, plot_search_curves
 
 STRATEGY_CHOICES = (*STRATEGIES, "both")
@@ -142,11 +142,27 @@ def show_kd(x: float | None) -> str:
     return "n/a" if x is None or math.isnan(x) else f"{x:+.3f}"
 
 
-def _run_strategy(strategy: str, settings: RunSettings, fitness: ProxyFitness, out: Path, resume: bool,
-                  workers: int, budget: int | None) -> SearchResult[Node]:
+def _strategy_config(settings: RunSettings, strategy: str, budget: int | None) -> SearchConfig:
     config = replace(settings.search, strategy=strategy)
     if budget is not None:  # the random ablation gets exactly the evaluations evolution used
         config = replace(config, iterations=10**9, max_evaluations=budget)
+    return config
+
+
+def _check_checkpoints(settings: RunSettings, out: Path) -> None:
+    """On ``--resume``, read every saved checkpoint before the statistics are taken, so a damaged one
+    is an error at once, not after minutes of work (the random ablation's budget is only known once
+    evolution ends, so its checkpoint is read without it)."""
+    for strategy in settings.strategies():
+        checkpoint = out / strategy / "checkpoint.json"
+        if checkpoint.exists():
+            load_checkpoint(checkpoint, expression_operators(), _strategy_config(settings, strategy, None),
+                            may_change=("iterations", "max_evaluations"))
+
+
+def _run_strategy(strategy: str, settings: RunSettings, fitness: ProxyFitness, out: Path, resume: bool,
+                  workers: int, budget: int | None) -> SearchResult[Node]:
+    config = _strategy_config(settings, strategy, budget)
     run_dir = out / strategy
     checkpoint = run_dir / "checkpoint.json"
     resume = resume and checkpoint.exists()
@@ -183,6 +199,8 @@ def run_evolve(benchmark: Benchmark, settings: RunSettings, out: Path, data_dir:
                cache: Path | None, workers: int = 1, resume: bool = False) -> dict[str, Any]:
     """The whole command: statistics, searches, ensembles, holdout report and figures; returns the summary."""
     claim_run_dir(out, settings, resume)
+    if resume:
+        _check_checkpoints(settings, out)
     start = time.perf_counter()
     data = load_search_data(benchmark, settings.space, data_dir, settings.data, cache)
     fitness = data.fitness()

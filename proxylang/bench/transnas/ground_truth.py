@@ -129,7 +129,10 @@ def load_zc_json(path: str | Path, task: str = TASK, space: str | None = None) -
         raise DataError(f"{path}: no task {task!r} (tasks: {tasks})")
     records, spelled = {}, {}
     for key, raw in document[task].items():
-        arch = arch_key(parse_arch(space, key))
+        try:
+            arch = arch_key(parse_arch(space, key))
+        except DataError as exc:
+            raise DataError(f"{path}: {exc}") from None
         if not isinstance(raw, dict):
             raise DataError(f"{path}: arch {key} of {task} is not a record")
         if arch in spelled:
