@@ -23,7 +23,7 @@ from proxylang.errors import ProxylangError
 
 THREADS_ENV = "PROXYLANG_THREADS"
 MEMORY_ENV = "PROXYLANG_MEMORY_GB"
-# of the memory free when a budget is asked for: the estimates run 10-75 % above measured peaks
+# of the memory free when a budget is asked for: the estimates run 11-47 % above measured peaks
 # (benchmarks/extraction_memory.py), and the rest of the machine keeps 30 % of what was free
 FREE_MEMORY_SHARE = 0.7
 _memory_budget_gb: float | None = None
