@@ -75,6 +75,19 @@ def read_json(path: str | Path, what: str) -> Any:
         raise DataError(f"{path}: not a {what} file (unreadable JSON)") from None
 
 
+def writable_folder(folder: str | Path, what: str) -> Path:
+    """``folder``, created if needed and checked writable before a long run reaches its first write there,
+    so that no work is lost to a path under a file, a read-only place or ``/proc``."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{folder}: cannot create the {what} folder ({exc.strerror or exc})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(f"{folder}: cannot write in the {what} folder")
+    return folder
+
+
 def atomic_write(path: str | Path, data: str | bytes | Callable[[BinaryIO], object]) -> None:
     """Write ``data`` (text, bytes, or a function that writes to a binary file, e.g. for
     ``torch.save``) to ``path`` through a synced temporary file in the same folder, then rename it; a

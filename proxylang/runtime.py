@@ -85,6 +85,11 @@ def memory_budget(device: torch.device | str | None = None) -> int:
     return int(FREE_MEMORY_SHARE * free_memory(torch.device(device or "cpu")))
 
 
+def check_memory_budget() -> None:
+    """Read the budget's setting once, so that a bad ``$PROXYLANG_MEMORY_GB`` fails before any work."""
+    memory_budget()
+
+
 def free_memory(device: torch.device) -> int:
     """Bytes free on ``device``: the GPU's own count, or the host's available memory."""
     if device.type == "cuda":

@@ -17,11 +17,13 @@ import click
 import torch
 
 from proxylang.cli.common import CommandGroup, memory_budget_option, read_proxy_text
-from proxylang.errors import MemoryBudgetError, ProxylangError, short_repr
+from proxylang.errors import DataError, MemoryBudgetError, ProxylangError, short_repr
+from proxylang.files import writable_folder
 from proxylang.lang.compile import CompiledProxy, compile_proxy
 from proxylang.lang.parse import parse
 from proxylang.runtime import (
     MEMORY_ENV,
+    check_memory_budget,
     memory_budget,
     resolve_device,
     set_memory_budget,
@@ -104,11 +106,12 @@ def check_batch_memory(batch: int, size: tuple[int, int], num_classes: int, opti
 
 
 def check_writable(folder: Path, option: str) -> None:
-    """Refuse an output folder that cannot be written (or created) before a long run reaches its first
+    """Refuse an output folder that cannot be created or written before a long run reaches its first
     write, so no work is lost to it."""
-    existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
-    if not (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
-        raise ProxylangError(f"{option}: cannot write in {folder}: {existing} is not a writable folder")
+    try:
+        writable_folder(folder, option)
+    except DataError as exc:
+        raise ProxylangError(f"{option}: {exc}") from None
 
 
 def cache_dir() -> Path:
@@ -127,6 +130,7 @@ def load_proxy(path: Path, device: torch.device) -> CompiledProxy:
 def main(memory_budget: float | None) -> None:
     """Training-free search of FasterSeg real-time segmenters driven by a proxylang proxy."""
     set_memory_budget(memory_budget)
+    check_memory_budget()
 
 
 @main.command()

@@ -19,7 +19,7 @@ import click
 from proxylang.bench import BENCHMARKS
 from proxylang.cli.common import read_proxy_text, user_errors
 from proxylang.errors import ProxylangError
-from proxylang.files import atomic_write
+from proxylang.files import atomic_write, writable_folder
 from proxylang.lang.check import check
 from proxylang.lang.parse import parse
 from proxylang.runtime import resolve_device
@@ -27,7 +27,7 @@ from proxylang.schema import MAX_SEED
 from proxylang.scoring.baselines import BASELINES, library_expression
 from proxylang.scoring.evaluate import PairedComparison, ProtocolResult, paired_bootstrap, sampled_protocol
 from proxylang.scoring.sweep import Sweep, baseline_results, score_expressions
-from proxylang.stats.extract import default_cache_root
+from proxylang.stats.extract import default_cache_budget, default_cache_root
 from proxylang.stats.profiles import DEFAULT_PROFILE, MAX_BATCH, MAX_RESOLUTION, PROFILES, get_profile
 
 DEFAULT_REPEATS = 10
@@ -65,8 +65,10 @@ def _sweep(bench: str, data_dir: Path, bench_file: Path | None, profile: str, re
            batch_size: int | None, seed: int, device: str | None, cache: Path | None, images: Path | None,
            labels: Path | None, arch_file: Path | None) -> Sweep:
     chosen = get_profile(profile).with_overrides(resolution, batch_size, images, labels)
-    return Sweep(BENCHMARKS[bench], chosen, seed, str(resolve_device(device)), cache or default_cache_root(),
-                 data_dir, bench_file, arch_file)
+    default_cache_budget()  # a bad $PROXYLANG_CACHE_GB fails here, before any work
+    cache = writable_folder(cache or default_cache_root(), "statistics cache")
+    return Sweep(BENCHMARKS[bench], chosen, seed, str(resolve_device(device)), cache, data_dir, bench_file,
+                 arch_file)
 
 
 def common_options(f: Any) -> Any:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
+from tqdm import tqdm
 
 from proxylang.errors import DataError, ProxylangError
 from proxylang.files import read_stream, read_text
@@ -27,6 +28,8 @@ def user_errors() -> Iterator[None]:
 
 
 def _exit_with_error(message: str) -> None:
+    for bar in list(tqdm._instances):  # clear any progress bar first, so the error is the line left
+        bar.close()
     click.echo(f"error: {' '.join(message.split())}", err=True)
     sys.exit(USER_ERROR_EXIT)
 

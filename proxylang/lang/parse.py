@@ -30,6 +30,8 @@ MAX_DEPTH = 100
 # that each use the previous one twice makes exponentially larger than the text (30 lines: a billion
 # nodes). Searched proxies have at most 32 nodes, hand-written ones a few dozen.
 MAX_SIZE = 2000
+# Lark reads about 100 KB of proxy text per second; a proxy is a few hundred characters
+MAX_TEXT = 64 * 1024
 
 
 def _text_depth(tree: lark.Tree) -> tuple[int, lark.Tree]:
@@ -62,6 +64,8 @@ def _syntax_message(exc: UnexpectedInput) -> str:
 
 def parse(text: str, source: str = "<expr>") -> Node:
     """The expression of a proxy text (``let`` names replaced by their expressions)."""
+    if len(text) > MAX_TEXT:
+        raise ProxySyntaxError(f"{len(text)} characters; a proxy has at most {MAX_TEXT}", 1, 1, source)
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
@@ -121,6 +125,8 @@ class _Builder:
             value = float(tree.children[0])
             if not math.isfinite(value):
                 raise self.error(f"the number {tree.children[0]!s} is too large for a float", tree)
+            if value == 0 and any(c in "123456789" for c in str(tree.children[0]).lower().split("e")[0]):
+                raise self.error(f"the number {tree.children[0]!s} is too small for a float", tree)
             return Num(value, span=span)
         if kind == "name":
             return self.name(tree.children[0])

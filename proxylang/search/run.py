@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from proxylang.bench.benchmark import Benchmark
 from proxylang.errors import ProxylangError
-from proxylang.files import atomic_write, read_json, read_text
+from proxylang.files import atomic_write, read_json, read_text, writable_folder
 from proxylang.lang.ast import Call, Node
 from proxylang.lang.printer import to_text
 from proxylang.schema import from_mapping
@@ -86,6 +86,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(read_text(path, "config"))
     except tomllib.TOMLDecodeError as exc:
         raise ProxylangError(f"{path}: invalid TOML ({exc})") from None
+    except RecursionError:
+        raise ProxylangError(f"{path}: invalid TOML (nested too deeply)") from None
 
 
 def resolve_settings(space: str, file_values: dict[str, Any], overrides: dict[str, Any],
@@ -122,7 +124,7 @@ def claim_run_dir(out: Path, settings: RunSettings, resume: bool) -> None:
         return
     if saved.exists():
         raise ProxylangError(f"{out} already holds a run; pass --resume to continue it, or another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    writable_folder(out, "run")
     atomic_write(saved, json.dumps(settings_json(settings), indent=2) + "\n")
 
 

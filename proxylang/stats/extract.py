@@ -23,6 +23,7 @@ are cleared afterwards, so no autograd graph or gradient outlives the call.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -186,9 +187,13 @@ def default_cache_budget() -> int:
     """``$PROXYLANG_CACHE_GB`` gigabytes (default 20) of disk for cached statistics."""
     text = os.environ.get("PROXYLANG_CACHE_GB", "20")
     try:
-        return int(float(text) * 2**30)
+        gigabytes = float(text)
     except ValueError:
-        raise ProxylangError(f"PROXYLANG_CACHE_GB must be a number of gigabytes, got {text!r}") from None
+        gigabytes = math.nan
+    if not 0 <= gigabytes < 2**30:
+        raise ProxylangError(f"PROXYLANG_CACHE_GB must be a number of gigabytes (0 stores nothing), "
+                             f"got {text!r}")
+    return int(gigabytes * 2**30)
 
 
 class StatsCache:

@@ -66,6 +66,10 @@ class Profile:
 
     def __post_init__(self) -> None:
         check_ranges(self, f"profile {self.name}:")
+        if self.inputs not in SYNTHETIC_INPUTS:
+            _image_files(Path(self.inputs))  # a missing or empty folder fails now, not at the first network
+        elif self.labels not in SYNTHETIC_LABELS:
+            raise ProxylangError("a folder of labels needs a folder of images (--images) to pair them with")
         if self.dtype not in ("float32", "float64"):
             raise ProxylangError(f"profile {self.name}: dtype must be float32 or float64, got {self.dtype}")
 

@@ -123,8 +123,10 @@ def _chain(lines: int) -> str:
     ("let x = A + W\nsum(W)", r"1:5: 'x' is bound but never used"),
     ("sum(A + W)", r"A \+ W: shapes N×O\*P and O×K differ"),
     ("", "unexpected end of input"),
+    ("sum(W) * 1e-400", "the number 1e-400 is too small for a float"),
+    ("sum(" + "W + " * 250_000, "1000004 characters; a proxy has at most 65536"),  # Lark would take 12 s
 ], ids=["abs-1000-deep", "sum-of-1000", "1000-nested-lets", "doubling-lets", "1e999", "arabic-digit",
-        "fullwidth-digit", "unused-ill-typed-let", "ill-typed", "empty"])
+        "fullwidth-digit", "unused-ill-typed-let", "ill-typed", "empty", "1e-400", "a-megabyte"])
 def test_hostile_proxy_text(tmp_path, text, says):
     path = write(tmp_path / "p.px", text)
     refuses(main, ["check", path], f"{re.escape(path)}:.*{says}")
@@ -166,6 +168,35 @@ def test_unbounded_or_blocking_reads(tmp_path, redirect, says):
 ])
 def test_eval_options(data_env, args, says):
     refuses(main, ["eval", str(EXAMPLE), "--space", "micro", "--archs", two_archs(data_env), *args], says)
+
+
+@pytest.mark.parametrize("env, args, says", [
+    ({"PROXYLANG_CACHE_GB": "inf"}, [], "PROXYLANG_CACHE_GB must be a number of gigabytes"),
+    ({"PROXYLANG_CACHE_GB": "-1"}, [], "PROXYLANG_CACHE_GB must be a number of gigabytes"),
+    ({"PROXYLANG_MEMORY_GB": "abc"}, [], "PROXYLANG_MEMORY_GB must be a number of gigabytes"),
+    ({"PROXYLANG_MEMORY_GB": "0"}, [], "PROXYLANG_MEMORY_GB must be a positive number"),
+    ({}, ["--cache", "/proc/no-cache-here"], "cannot create the statistics cache folder"),
+    ({}, ["--images", "MISSING"], "not a folder of images"),
+    ({}, ["--labels", "MISSING"], "a folder of labels needs a folder of images"),
+])
+def test_environment_and_folders_are_checked_before_any_work(data_env, monkeypatch, env, args, says):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    args = [str(data_env / "missing") if a == "MISSING" else a for a in args]
+    refuses(main, ["eval", str(EXAMPLE), "--space", "micro", "--archs", two_archs(data_env), *args], says)
+    assert not (data_env / "cache").exists() or not list((data_env / "cache").rglob("*.pt"))
+
+
+@pytest.mark.parametrize("out", ["/proc/no-run-here", "FILE/run"])
+def test_evolve_output_that_cannot_be_a_folder(data_env, out):
+    out = out.replace("FILE", write(data_env / "a-file", "x"))
+    refuses(main, ["evolve", "--config", str(REPO / "examples" / "evolve_small.toml"), "--out", out],
+            "cannot create the run folder")
+
+
+def test_a_toml_nested_too_deep(data_env):
+    config = write(data_env / "deep.toml", "x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    refuses(main, ["evolve", "--config", config], "invalid TOML .nested too deeply")
 
 
 def test_baselines_with_an_empty_selection(data_env):
