@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from proxylang.errors import ProxylangError
-from proxylang.search.data import DataConfig, collapse_reason, split_archs
+from proxylang.lang.compile import pack
+from proxylang.lang.parse import parse
+from proxylang.search.data import DataConfig, ProxyFitness, Split, collapse_reason, split_archs
 
 ARCHS = [f"({i}, 0)" for i in range(40)]
 
@@ -48,3 +50,12 @@ def test_too_few_archs_is_a_user_error():
 ])
 def test_collapse_reason(scores, valid, reason):
     assert collapse_reason(np.array(scores), np.array(valid)) == reason
+
+
+def test_a_candidate_over_the_memory_budget_is_a_rejection_not_a_crash(real_stats, budget):
+    packed = pack(real_stats)
+    split = Split(["a", "b", "c"], np.array([1.0, 2.0, 3.0]), packed)
+    fitness = ProxyFitness(split, split, packed, pack(real_stats[:1]))
+    assert fitness(parse("sum(abs(W))")).rejected == ""
+    budget(1000)
+    assert fitness(parse("sum(abs(W))")).rejected == "memory"
