@@ -62,32 +62,39 @@ def set_threads(threads: int | None = None) -> int:
 
 
 def set_memory_budget(gigabytes: float | None) -> None:
-    """Fix the budget at ``gigabytes`` (None: ``$PROXYLANG_MEMORY_GB``, else a share of free memory)."""
+    """Fix the budget at ``gigabytes`` (None: ``$PROXYLANG_MEMORY_GB``, else a share of free memory). The
+    environment variable is read now too, so that a bad one fails before any work."""
     global _memory_budget_gb
-    if gigabytes is not None and not (gigabytes > 0 and math.isfinite(gigabytes)):
-        raise ProxylangError(f"the memory budget must be a positive number of gigabytes, got {gigabytes}")
+    if gigabytes is not None:
+        _positive_gigabytes(gigabytes, "the memory budget", gigabytes)
     _memory_budget_gb = gigabytes
+    _environment_budget()
+
+
+def _positive_gigabytes(value: float, name: str, shown: object) -> float:
+    if not (value > 0 and math.isfinite(value)):
+        raise ProxylangError(f"{name} must be a positive number of gigabytes, got {shown!r}")
+    return value
+
+
+def _environment_budget() -> float | None:
+    """``$PROXYLANG_MEMORY_GB`` in gigabytes, None when unset."""
+    text = os.environ.get(MEMORY_ENV)
+    if not text:
+        return None
+    try:
+        gigabytes = float(text)
+    except ValueError:
+        raise ProxylangError(f"{MEMORY_ENV} must be a number of gigabytes, got {text!r}") from None
+    return _positive_gigabytes(gigabytes, MEMORY_ENV, text)
 
 
 def memory_budget(device: torch.device | str | None = None) -> int:
     """Bytes that one network's statistics, or one batch's proxy intermediates, may take on ``device``."""
-    gigabytes = _memory_budget_gb
-    if gigabytes is None and os.environ.get(MEMORY_ENV):
-        text = os.environ[MEMORY_ENV]
-        try:
-            gigabytes = float(text)
-        except ValueError:
-            raise ProxylangError(f"{MEMORY_ENV} must be a number of gigabytes, got {text!r}") from None
-        if not (gigabytes > 0 and math.isfinite(gigabytes)):
-            raise ProxylangError(f"{MEMORY_ENV} must be a positive number of gigabytes, got {text!r}")
+    gigabytes = _memory_budget_gb if _memory_budget_gb is not None else _environment_budget()
     if gigabytes is not None:
         return int(gigabytes * 2**30)
     return int(FREE_MEMORY_SHARE * free_memory(torch.device(device or "cpu")))
-
-
-def check_memory_budget() -> None:
-    """Read the budget's setting once, so that a bad ``$PROXYLANG_MEMORY_GB`` fails before any work."""
-    memory_budget()
 
 
 def free_memory(device: torch.device) -> int:

@@ -17,13 +17,12 @@ import click
 import torch
 
 from proxylang.cli.common import CommandGroup, memory_budget_option, read_proxy_text
-from proxylang.errors import DataError, MemoryBudgetError, ProxylangError, short_repr
+from proxylang.errors import MemoryBudgetError, ProxylangError, short_repr
 from proxylang.files import writable_folder
 from proxylang.lang.compile import CompiledProxy, compile_proxy
 from proxylang.lang.parse import parse
 from proxylang.runtime import (
     MEMORY_ENV,
-    check_memory_budget,
     memory_budget,
     resolve_device,
     set_memory_budget,
@@ -105,15 +104,6 @@ def check_batch_memory(batch: int, size: tuple[int, int], num_classes: int, opti
                                 f"{show_bytes(budget)} ({MEMORY_ENV} or --memory-budget)")
 
 
-def check_writable(folder: Path, option: str) -> None:
-    """Refuse an output folder that cannot be created or written before a long run reaches its first
-    write, so no work is lost to it."""
-    try:
-        writable_folder(folder, option)
-    except DataError as exc:
-        raise ProxylangError(f"{option}: {exc}") from None
-
-
 def cache_dir() -> Path:
     """``$SEGSEARCH_CACHE``, else ``~/.cache/segsearch``: where latency tables live by default."""
     return Path(os.environ.get("SEGSEARCH_CACHE") or Path.home() / ".cache" / "segsearch")
@@ -130,7 +120,6 @@ def load_proxy(path: Path, device: torch.device) -> CompiledProxy:
 def main(memory_budget: float | None) -> None:
     """Training-free search of FasterSeg real-time segmenters driven by a proxylang proxy."""
     set_memory_budget(memory_budget)
-    check_memory_budget()
 
 
 @main.command()
@@ -187,13 +176,13 @@ def search(proxy_path: Path, out: Path, resolution: tuple[int, int], batch_size:
                           num_classes=num_classes, seed=seed, target_fps=target_fps,
                           latency_size=latency_size, proxy=str(proxy_path))
     checkpoint = checkpoint or out.with_suffix(".search.json")
-    check_writable(out.parent, "--out")
-    check_writable(checkpoint.parent, "--checkpoint")
+    writable_folder(out.parent, "--out")
+    writable_folder(checkpoint.parent, "--checkpoint")
     proxy = load_proxy(proxy_path, dev)
     table = None
     if target_fps is not None:
         table_path = latency_table or default_table_path(dev, False, cache_dir())
-        check_writable(table_path.parent, "--latency-table")
+        writable_folder(table_path.parent, "--latency-table")
         table = LatencyTable(dev, path=table_path)
     runner = Search(proxy, config, dev, checkpoint, table, log=click.echo)
     if resume:
@@ -250,7 +239,7 @@ def latency(arch_path: Path, size: tuple[int, int], role: str, num_classes: int,
     table = None
     if predict:
         table_path = latency_table or default_table_path(dev, fp16, cache_dir())
-        check_writable(table_path.parent, "--latency-table")
+        writable_folder(table_path.parent, "--latency-table")
         table = LatencyTable(dev, fp16, table_path)
     net = build_network(arch, num_classes, role)
     if table is not None:
@@ -293,7 +282,7 @@ def train_command(arch_path: Path, dataset: str, data_root: Path, epochs: int, b
     dev = resolve_device(device)
     check_batch_memory(batch_size, size or DATASETS[dataset].default_size, DATASETS[dataset].num_classes,
                        "--batch-size and --size", dev)
-    check_writable(out, "--out")
+    writable_folder(out, "--out")
     arch = load_arch(arch_path)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay, kd_weight=kd_weight,
                          role=role, size=size, seed=seed, workers=workers)

@@ -13,7 +13,7 @@ from proxylang.lang.check import check
 from proxylang.lang.graph import ProxyGraph, write_graph
 from proxylang.lang.parse import parse
 from proxylang.lang.printer import to_latex, to_text
-from proxylang.runtime import THREADS_ENV, check_memory_budget, set_memory_budget, set_threads
+from proxylang.runtime import THREADS_ENV, set_memory_budget, set_threads
 
 
 @click.group(cls=CommandGroup)
@@ -24,7 +24,6 @@ def main(threads: int | None, memory_budget: float | None) -> None:
     """proxylang: zero-cost NAS proxies as expressions over per-layer statistics."""
     set_threads(threads)
     set_memory_budget(memory_budget)
-    check_memory_budget()  # a bad $PROXYLANG_MEMORY_GB is an error now, not inside a run
 
 
 @main.command("check")
