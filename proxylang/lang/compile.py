@@ -12,19 +12,21 @@ tests and ``benchmarks/compile_speed.py`` compare the fused compiler against it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
-from proxylang.errors import MemoryBudgetError
-from proxylang.lang.ast import Input, Node
+from proxylang.errors import MemoryBudgetError, ProxylangError
+from proxylang.lang.ast import Call, Input, Node
 from proxylang.lang.check import Typed, check
 from proxylang.lang.cost import Cost, SiteDims, proxy_cost
 from proxylang.lang.graph import ProxyGraph
 from proxylang.lang.interpret import Bounds, Eager, Fused
 from proxylang.lang.pack import PackedStats, pack
 from proxylang.lang.printer import to_text
+from proxylang.lang.tiles import Tiled, TilePlan, tile_plan
 from proxylang.runtime import MEMORY_ENV, memory_budget, show_bytes
 from proxylang.stats.netstats import NetStats
 
@@ -40,6 +42,7 @@ class CompiledProxy:
         self.device = torch.device(device) if device is not None else None
         self.bounds: Bounds = {}
         self.inputs = sorted(n.name for n in self.graph.dag if isinstance(n, Input))
+        self._plan: TilePlan | None = None
 
     def _run(self, stats: Sequence[NetStats] | PackedStats, calibrating: bool) -> tuple[Tensor, Tensor]:
         self.check_memory(stats)
@@ -70,6 +73,38 @@ class CompiledProxy:
         self._run(stats, calibrating=True)
         return self
 
+    def observe(self, stats: NetStats) -> dict[Node, float]:
+        """Each ``norm_avt`` term's value on one network (NaN where unusable), for :meth:`calibrate_on`:
+        a pre-sample calibrated one network at a time, e.g. on live statistics or on other machines."""
+        self.check_memory([stats])
+        interpreter = Eager(self.graph, stats, {}, _dtype(stats), observing=True)
+        with torch.no_grad():
+            interpreter.run()
+        return dict(interpreter.observed or {})
+
+    def calibrate_on(self, observations: Sequence[dict[Node, float]]) -> CompiledProxy:
+        """Fit the ``norm_avt`` bounds from :meth:`observe` of each network of a pre-sample; the same
+        bounds as :meth:`calibrate` on those networks together."""
+        self.bounds.clear()
+        for node in (n for n in self.graph.order if isinstance(n, Call) and n.op == "norm_avt"):
+            usable = [o[node] for o in observations if math.isfinite(o.get(node, math.nan))]
+            if not usable:
+                raise ProxylangError(f"cannot calibrate norm_avt: no valid score in the pre-sample of "
+                                     f"{len(observations)} networks")
+            self.bounds[node] = (min(usable), max(usable))
+        return self
+
+    def score_network(self, stats: NetStats) -> tuple[float, bool]:
+        """Score and validity of one network, its row-local parts in row blocks (:mod:`tiles`): the
+        cheap way to score live statistics, without packing or writing whole intermediates."""
+        self.check_memory([stats])
+        if self._plan is None:
+            self._plan = tile_plan(self.graph)
+        interpreter = Tiled(self.graph, self._plan, stats, self.bounds, _dtype(stats))
+        with torch.no_grad():
+            score = float(interpreter.run())
+        return score, interpreter.valid and math.isfinite(score)
+
     def __call__(self, stats: Sequence[NetStats] | PackedStats) -> tuple[Tensor, Tensor]:
         """Scores (float64) and validity (bool), one per network."""
         return self._run(stats, calibrating=False)
@@ -81,14 +116,17 @@ def compile_proxy(node: Node, device: torch.device | str | None = None,
     return CompiledProxy(check(node, source), device)
 
 
+def _dtype(stats: NetStats) -> torch.dtype:
+    return next((t.dtype for t in stats.W + stats.R), torch.float32)
+
+
 def evaluate_eager(node: Node, stats: Sequence[NetStats],
                    bounds: Bounds | None = None) -> tuple[Tensor, Tensor]:
     """Reference scores and validity of a proxy, one network and one site at a time (the oracle)."""
     graph = ProxyGraph(check(node))
     scores, valid = [], []
     for s in stats:
-        dtype = s.W[0].dtype if s.W else torch.float32
-        interpreter = Eager(graph, s, bounds or {}, dtype)
+        interpreter = Eager(graph, s, bounds or {}, _dtype(s))
         with torch.no_grad():
             score = float(interpreter.run())
         scores.append(score)

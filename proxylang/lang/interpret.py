@@ -9,6 +9,7 @@ level, and define the semantics the fused compiler is tested against.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -196,16 +197,20 @@ EagerValue = Tensor | list[Tensor]  # a value of one network: per site at a site
 
 class Eager(Interpreter[EagerValue]):
     """One network, one site at a time, straight from the kernels; any non-finite value anywhere
-    invalidates the network."""
+    invalidates the network. With ``observing``, each ``norm_avt`` term's own value on this network is
+    recorded in ``observed`` (NaN where it is unusable: non-finite, or the network already invalid, as
+    the fused calibration excludes it) instead of being normalised: a calibration one network at a time."""
 
-    def __init__(self, graph: ProxyGraph, stats: NetStats, bounds: Bounds, dtype: torch.dtype) -> None:
+    def __init__(self, graph: ProxyGraph, stats: NetStats, bounds: Bounds, dtype: torch.dtype,
+                 observing: bool = False) -> None:
         super().__init__(graph)
         self.stats, self.bounds, self.dtype = stats, bounds, dtype
         self.valid = True
+        self.observed: dict[Node, float] | None = {} if observing else None
 
     def run_node(self, typed: Typed, args: list[EagerValue]) -> EagerValue:
         out = super().run_node(typed, args)
-        if self.valid and not all(bool(torch.isfinite(t).all()) for t in _sites(out)):
+        if self.valid and not all(is_finite(t) for t in _sites(out)):
             self.valid = False
         return out
 
@@ -240,10 +245,20 @@ class Eager(Interpreter[EagerValue]):
         return sum(v.to(torch.float64) for v in value)
 
     def norm_avt(self, primitive: Primitive, typed: Typed, args: list[EagerValue]) -> EagerValue:
+        if self.observed is not None:
+            value = float(self.to_net(args[0], typed.args[0]))
+            self.observed[typed.node] = value if self.valid and math.isfinite(value) else math.nan
+            return torch.tensor(0.0, dtype=torch.float64)
         if typed.node not in self.bounds:
             raise ProxylangError("this proxy uses norm_avt: give the calibrated bounds")
         lo, hi = self.bounds[typed.node]
         return (self.to_net(args[0], typed.args[0]) - lo) / (hi - lo)
+
+
+def is_finite(t: Tensor) -> bool:
+    """No NaN or Inf in ``t``: one cheap sum first (``isfinite`` writes a mask as large as ``t``), and the
+    element-by-element test only when the sum is not finite (it may have overflowed on finite values)."""
+    return bool(torch.isfinite(t.sum())) or bool(torch.isfinite(t).all())
 
 
 def _sites(value: EagerValue) -> list[Tensor]:
