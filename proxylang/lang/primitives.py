@@ -69,12 +69,13 @@ class Primitive:
     associative: bool = False  # f(f(x, y), z) = f(x, f(y, z))
     alias_of: str | None = None  # the same function under another name
     reducer: bool = False  # offered by the genetic operators to close a matrix into a proxy
-    # row blocks (``interpret.Tiled``): a ``rowwise`` matrix op maps each row on its own, so a block of rows
-    # gives the same block of its result; a reduction's ``blockwise`` rule says how its values on row
-    # blocks make its value on the whole matrix: "sum", "mean" (weighted by the blocks' sizes) or "norm"
-    # (root of the sum of squares); None: it needs the whole matrix at once
-    rowwise: bool = False
-    blockwise: str | None = None
+    # blocks (``tiles.Tiled``): how the primitive acts on a block of rows (``row_blocks``) or of columns
+    # (``column_blocks``) of its matrix arguments. "map": the block gives the same block of its result
+    # (elementwise primitives always do); "sum", "mean" (weighted by the blocks' sizes) or "norm" (root
+    # of the sum of squares): its values on the blocks combine into its value on the whole matrices;
+    # None: it needs whole matrices
+    row_blocks: str | None = None
+    column_blocks: str | None = None
 
 
 class Segments(Protocol):
@@ -270,11 +271,16 @@ def _slogdet(x: Tensor) -> Tensor:
     return torch.linalg.slogdet(x).logabsdet
 
 
-def _compare(op: Callable[[Tensor, Tensor], Tensor]) -> Callable[[Tensor, Tensor], Tensor]:
+def _compare(op: Callable[..., Tensor]) -> Callable[[Tensor, Tensor], Tensor]:
+    """0/1 in the operands' float dtype, written by the comparison straight into a float tensor: 3x
+    faster on the CPU than a bool result converted afterwards (measured on 512K-element blocks)."""
     def fn(a: Tensor, b: Tensor) -> Tensor:
-        out = op(a, b)
         dtype = a.dtype if a.is_floating_point() else b.dtype
-        return out.to(dtype)
+        if a.shape == b.shape or b.dim() == 0:  # the common cases, without broadcast_shapes' overhead
+            shape = a.shape
+        else:
+            shape = b.shape if a.dim() == 0 else torch.broadcast_shapes(a.shape, b.shape)
+        return op(a, b, out=torch.empty(shape, dtype=dtype, device=a.device))
 
     return fn
 
@@ -382,24 +388,28 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in [
                  keeps_finite=True, idempotent=True),
     # unary, matrix to matrix
     _segment("softmax", 1, _softmax, "e^x_ij / Σ_j e^x_ij along each row", "m×n → m×n",
-             r"\operatorname{{softmax}}\left({0}\right)", matrix_to_same, keeps_finite=True, rowwise=True),
+             r"\operatorname{{softmax}}\left({0}\right)", matrix_to_same, keeps_finite=True,
+             row_blocks="map"),
     _segment("logsoftmax", 1, _logsoftmax, "x_ij − ln Σ_j e^x_ij along each row", "m×n → m×n",
              r"\log\operatorname{{softmax}}\left({0}\right)", matrix_to_same, keeps_finite=True,
-             rowwise=True),
+             row_blocks="map"),
     _segment("normalize", 1, _normalize, "(x − mean x) / std x over the whole matrix (population std); "
              "all zeros where std x = 0 (a constant matrix)", "m×n → m×n",
              r"\operatorname{{z}}\left({0}\right)", matrix_to_same, idempotent=True),
     Primitive("gram", 1, "matrix", "X Xᵀ", "m×n → m×m", r"{0}{0}^{{\top}}", gram_rule, kernel=_gram,
-              latex_tight=True),
+              latex_tight=True, column_blocks="sum"),
     # unary, matrix to scalar
-    _reduce("sum", _sum, "Σ_ij x_ij", r"\sum\left({0}\right)", reducer=True, blockwise="sum"),
-    _reduce("mean", _mean, "Σ_ij x_ij / (m n)", r"\overline{{{0}}}", reducer=True, blockwise="mean"),
+    _reduce("sum", _sum, "Σ_ij x_ij", r"\sum\left({0}\right)", reducer=True, row_blocks="sum",
+            column_blocks="sum"),
+    _reduce("mean", _mean, "Σ_ij x_ij / (m n)", r"\overline{{{0}}}", reducer=True, row_blocks="mean",
+            column_blocks="mean"),
     _reduce("normsum", _mean, "elementwise normalised sum Σ x / numel (alias of mean)", r"\overline{{{0}}}",
-            alias_of="mean", blockwise="mean"),
+            alias_of="mean", row_blocks="mean", column_blocks="mean"),
     _reduce("frobenius", _frobenius, "√(Σ_ij x_ij²)", r"\left\|{0}\right\|_F", reducer=True,
-            blockwise="norm"),
+            row_blocks="norm", column_blocks="norm"),
     _reduce("l1norm", _l1norm, "Σ_ij |x_ij| / (m n), as in the authors' code",
-            r"\overline{{\left|{0}\right|}}", reducer=True, blockwise="mean"),
+            r"\overline{{\left|{0}\right|}}", reducer=True, row_blocks="mean",
+            column_blocks="mean"),
     Primitive("slogdet", 1, "matrix", "ln |det X| (invalid when singular)", "m×m → scalar",
               r"\ln\left|\det {0}\right|", square_to_scalar, kernel=_slogdet),
     # binary, elementwise (lt/gt/eq give 0.0/1.0); comparisons bind loosest and do not chain
@@ -431,11 +441,11 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in [
     _distance("cosine", _cosine, "Σ x y / (‖x‖ ‖y‖) over all elements; 0 where either is all zeros",
               r"\cos\left({0}, {1}\right)", symmetric=True),
     _distance("kl", _kl, "mean over rows of KL(softmax x_i ‖ softmax y_i)",
-              r"\operatorname{{KL}}\left({0} \,\|\, {1}\right)", blockwise="mean"),
+              r"\operatorname{{KL}}\left({0} \,\|\, {1}\right)", row_blocks="mean"),
     _distance("l1loss", _l1loss, "Σ |x − y| / numel", r"\operatorname{{L1}}\left({0}, {1}\right)",
-              symmetric=True, blockwise="mean"),
+              symmetric=True, row_blocks="mean", column_blocks="mean"),
     _distance("mse", _mse, "Σ (x − y)² / numel", r"\operatorname{{MSE}}\left({0}, {1}\right)",
-              symmetric=True, blockwise="mean"),
+              symmetric=True, row_blocks="mean", column_blocks="mean"),
     # levels
     Primitive("layersum", 1, "layersum", "Σ over the sites of a network, in float64",
               "same shape, site → net (the shape must not depend on per-site dimensions)", r"\sum_{{l}} {0}",

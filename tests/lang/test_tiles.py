@@ -17,7 +17,8 @@ TILED = [
     "sum(W - mean(W * G))",  # a region's scalar result read by a later region
     "let d = abs(W - G)\nsum(d) + slogdet(gram(d))",  # d is read outside regions: computed whole
     "kl(A, 2 * A) + l1norm(A + 1) + mse(exp(A), A)",
-    "let c = gt(R, 0)\nlayersum(sum(c)) + slogdet(layersum(gram(c) + gram(1 - c)))",
+    "let c = gt(R, 0)\nlayersum(sum(c)) + slogdet(layersum(gram(c) + gram(1 - c)))",  # columns of R
+    "slogdet(layersum(gram(softmax(A)) + gram(A * 2)))",  # softmax is rows only: computed whole
     "norm_avt(sum(relu(W * G))) + norm_avt(mean(logsoftmax(A)))",
 ]
 
@@ -55,6 +56,10 @@ def test_plan_fuses_row_local_chains_and_keeps_shared_values_whole():
     # |W - G| is read by gram too, so it is computed whole, and sum(|W - G|) is one pass over it
     assert not tile_plan(ProxyGraph(check(parse(TILED[3])))).regions
     assert not tile_plan(ProxyGraph(check(parse("sum(W) + slogdet(gram(G))")))).regions
+    nwot = tile_plan(ProxyGraph(check(parse("let c = gt(R, 0)\nslogdet(layersum(gram(c) + gram(1 - c)))"))))
+    (region,) = nwot.regions.values()
+    assert region.axis == 1 and [n.op for n in region.roots] == ["gram", "gram"]  # over columns of R
+    assert [n.name for n in nwot.checked_in_blocks] == ["R"]  # no pass over R of its own
 
 
 def test_score_network_is_the_compiled_score(real_stats):
@@ -76,9 +81,13 @@ def test_calibration_one_network_at_a_time_equals_the_batch(real_stats):
         batch(real_stats)[0].tolist(), rel=1e-9)
 
 
-def test_tiled_flags_an_intermediate_nan_that_a_comparison_hides(real_stats):
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])  # float32: checked once per region
+def test_tiled_flags_an_intermediate_nan_that_a_comparison_hides(real_stats, dtype):
     # log of a negative weight is NaN, and lt turns it into 0: the network is still invalid, as in eager
+    stats = [s.to("cpu", dtype) for s in real_stats]
     text = "sum(lt(log(W), 1))"
-    expected = evaluate_eager(parse(text), real_stats)[1].tolist()
-    assert expected == [False] * len(real_stats)
-    assert [v for _, v in tiled_scores(text, real_stats, 5)] == expected
+    expected = evaluate_eager(parse(text), stats)[1].tolist()
+    assert expected == [False] * len(stats)
+    assert [v for _, v in tiled_scores(text, stats, 5)] == expected
+    stats[0].G[-1][0, 0] = float("inf")  # an input that only a region reads, checked in its blocks
+    assert [v for _, v in tiled_scores("sum(lt(G, 1))", stats, 5)] == [False, True, True]
