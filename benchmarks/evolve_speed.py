@@ -44,7 +44,7 @@ def main(space: str, archs: int, candidates: int, seed: int) -> None:
     accuracy = truth.only(chosen).accuracy
     cache = StatsCache(benchmark=TRANSNAS, space=space, profile=cfg.measurement(), seed=cfg.stats_seed,
                        device="cpu")
-    full = [cache.get(a) for a in chosen]
+    full = [cache.compute(a) for a in chosen]
     thinned = pack([thinned_stats(cache, a, cfg.thin) for a in chosen])
     fitness = ProxyFitness(Split(chosen, accuracy, thinned), Split(chosen, accuracy, thinned), thinned,
                            pack([thinned_stats(cache, chosen[0], cfg.thin)]), cfg.max_seconds)

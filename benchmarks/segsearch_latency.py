@@ -1,13 +1,16 @@
-"""How well the latency lookup table predicts measured latency, and what it saves.
+"""How well the latency lookup table predicts measured latency, raw and calibrated, and what it saves.
 
-For N seeded random legal architectures (students), on one device: the table's prediction (sum of
-the timed parts; the table starts empty and fills as it goes) and the measured latency of the whole
-network (batch 1, warm-up, median). Printed: each pair, Kendall tau between predicted and measured,
-mean relative error |pred - meas| / meas, mean pred/meas ratio, and the time a lookup takes once
-the table holds an architecture's parts, as a ratio to measuring that architecture (the baseline).
+On one device, the table (starting empty) is first calibrated at the size: ``--calibration`` seeded
+students of the calibration stream, their parts timed and each measured whole (batch 1, warm-up,
+median); its cost is printed. Then, for N seeded random legal architectures (students) of another
+stream, the raw sum of their timed parts, the calibrated prediction (sum x the fitted ratio) and the
+measured latency of the whole network. Printed: each triple; for the raw sum and the calibrated
+prediction, the mean (and max) relative error |pred - meas| / meas and the mean pred/meas ratio; Kendall
+tau between prediction and measurement (one figure: a ratio does not reorder); and the time a lookup
+takes once the table holds an architecture's parts, as a ratio to measuring that architecture.
 
     python benchmarks/segsearch_latency.py [--archs 20] [--size 256x512] [--device cpu|cuda] [--fp16]
-    python benchmarks/segsearch_latency.py --archs 30 --size 1024x2048 --device cuda      # the GPU run
+    python benchmarks/segsearch_latency.py --archs 20 --size 1024x2048 --device cuda      # the GPU run
 """
 
 from __future__ import annotations
@@ -22,9 +25,22 @@ from scipy.stats import kendalltau
 
 from proxylang.runtime import resolve_device
 from segsearch.cli import parse_size
-from segsearch.latency import LatencyTable, device_name, measure_latency_ms
+from segsearch.latency import (
+    CALIBRATION_NETWORKS,
+    LatencyTable,
+    calibration_archs,
+    device_name,
+    measure_latency_ms,
+)
 from segsearch.network import build_network
 from segsearch.space import random_arch
+
+
+def report(name: str, predicted: list[float], measured: list[float]) -> None:
+    errors = [abs(p - m) / m for p, m in zip(predicted, measured, strict=True)]
+    ratios = [p / m for p, m in zip(predicted, measured, strict=True)]
+    print(f"{name}: mean relative error {statistics.mean(errors):.1%} (max {max(errors):.1%}), "
+          f"mean predicted/measured {statistics.mean(ratios):.3f}")
 
 
 def main() -> None:
@@ -34,32 +50,38 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--fp16", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--calibration", type=int, default=CALIBRATION_NETWORKS,
+                        help="students measured whole to calibrate the table")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device, size = resolve_device(args.device), parse_size(args.size)
-    table = LatencyTable(device, args.fp16)
+    table = LatencyTable(device, args.fp16, calibration_networks=args.calibration)
     rng = random.Random(args.seed)
-    predicted, measured, lookup_s, measure_s = [], [], [], []
+    archs = [random_arch(rng) for _ in range(args.archs)]
+    shared = {a.network_key() for a in archs} & {a.network_key() for a in calibration_archs(args.calibration)}
     print(f"{args.archs} random students at {args.size} on {device_name(device)} "
           f"{'fp16' if args.fp16 else 'fp32'}")
-    for i in range(args.archs):
-        net = build_network(random_arch(rng))
-        predicted.append(table.predict_ms(net, size))
+    calibration = table.calibration(size)
+    print(f"calibration: {calibration.networks} students of the calibration stream ({len(shared)} of them "
+          f"among the evaluated), measured whole in {calibration.seconds:.1f} s with their "
+          f"{table.measured} parts; ratio {calibration.ratio:.3f}")
+    raw, predicted, measured, lookup_s, measure_s = [], [], [], [], []
+    for i, arch in enumerate(archs):
+        net = build_network(arch)
+        raw.append(table.raw_sum_ms(net, size))
         t0 = time.perf_counter()
-        table.predict_ms(net, size)  # every part is in the table now: a pure lookup
+        predicted.append(table.predict_ms(net, size))  # every part is in the table now: a pure lookup
         lookup_s.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         measured.append(measure_latency_ms(net, size, device, args.fp16))
         measure_s.append(time.perf_counter() - t0)
-        print(f"  arch {i:2d}: predicted {predicted[-1]:9.2f} ms  measured {measured[-1]:9.2f} ms")
-    tau = kendalltau(predicted, measured).statistic
-    errors = [abs(p - m) / m for p, m in zip(predicted, measured, strict=True)]
-    ratios = [p / m for p, m in zip(predicted, measured, strict=True)]
-    print(f"Kendall tau (predicted vs measured): {tau:.3f}")
-    print(f"mean relative error: {statistics.mean(errors):.1%}  (max {max(errors):.1%})")
-    print(f"mean predicted/measured: {statistics.mean(ratios):.3f}")
+        print(f"  arch {i:2d}: raw sum {raw[-1]:9.2f} ms  calibrated {predicted[-1]:9.2f} ms  "
+              f"measured {measured[-1]:9.2f} ms")
+    print(f"Kendall tau (predicted vs measured): {kendalltau(predicted, measured).statistic:.3f}")
+    report("raw sum of parts", raw, measured)
+    report(f"calibrated (x {calibration.ratio:.3f}, {calibration.networks} networks)", predicted, measured)
     print(f"parts timed: {table.measured}; lookup vs measuring an arch: "
           f"{statistics.mean(measure_s) / statistics.mean(lookup_s):.0f}x faster "
           f"({statistics.mean(lookup_s) * 1e3:.2f} ms vs {statistics.mean(measure_s) * 1e3:.0f} ms)")

@@ -1,13 +1,18 @@
-"""Speed and memory of statistics extraction on TransNAS-Bench-101 networks.
+"""Speed and memory of measuring and scoring TransNAS-Bench-101 networks.
 
 For each space and device, the same seeded networks run (1) a plain forward + backward with the
-default loss and no hooks — the baseline — and (2) ``extract_stats``. Printed: archs/s of each, their
-ratio (the cost of the hooks and copies), the size of the statistics, and peak memory (CPU: the
-process's peak resident set, which only grows, so it is the peak so far; GPU:
-``torch.cuda.max_memory_allocated`` per phase). Network building is timed separately. Each network
-runs ``--repeats`` times per phase and the fastest run counts, since the machine is shared.
+default loss and no hooks — the baseline; (2) ``extract_stats`` with copies, as a statistics cache
+stores them; (3) the same copies then scored by SasWOT on the packed statistics (``CompiledProxy``
+on a list: how ``eval`` scored before it scored while extracting); (4) *extract and score*: live
+statistics of only what SasWOT reads, scored in row blocks while live (``score_network``, what
+``eval`` and ``baselines`` run now). SasWOT is calibrated on the same networks first (untimed).
+Printed: archs/s of each, the rate of each as a ratio to the plain pass, the size of the
+statistics, and peak memory (CPU: the process's peak resident set, which only grows, so it is the
+peak so far; GPU: ``torch.cuda.max_memory_allocated`` per phase). Network building is timed
+separately. Each network runs ``--repeats`` times per phase, the phases taking turns, and the fastest
+run counts, since the machine is shared.
 
-    python benchmarks/stats_speed.py [--archs 6] [--repeats 3] [--profile lite]
+    python benchmarks/stats_speed.py [--archs 6] [--repeats 5] [--profile lite]
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ from pathlib import Path
 import torch
 
 from proxylang.bench.transnas import TRANSNAS, build_network, load_zc_json, zc_json_path
+from proxylang.lang.compile import CompiledProxy, compile_proxy
+from proxylang.lang.parse import parse
 from proxylang.scoring.proxies import presample
 from proxylang.stats.extract import default_loss, extract_stats
+from proxylang.stats.netstats import NetStats
 from proxylang.stats.profiles import DEFAULT_PROFILE, PROFILES, input_batch
 
 
@@ -41,35 +49,42 @@ def plain_pass(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> None
     model.zero_grad(set_to_none=True)
 
 
-def best_of(device: str, repeats: int, step: Callable[[], object]) -> float:
-    """Fastest of ``repeats`` runs: on a shared machine the minimum is the least disturbed figure."""
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        step()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return min(times)
+def timed(device: str, step: Callable[[], object]) -> float:
+    """Seconds of one run of ``step``, the device's queue drained before and after."""
+    sync(device)
+    start = time.perf_counter()
+    step()
+    sync(device)
+    return time.perf_counter() - start
 
 
 def peak_mb(device: str) -> float:
     return torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else peak_rss_mb()
 
 
-def measure(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: str,
-            repeats: int) -> tuple[float, float, float, float, int]:
-    """Plain and hooked seconds, their peak memory (MB), and the statistics' size, for one network."""
+def measure(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: str, repeats: int,
+            saswot: CompiledProxy) -> dict[str, float]:
+    """Seconds of each phase (the fastest of ``repeats``), peak memory (MB) and statistics size. The
+    phases take turns within each repeat, so a slow spell of a shared machine hits them alike."""
     plain_pass(model, x, y)  # warm-up (allocator, kernels)
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-    plain_s = best_of(device, repeats, lambda: plain_pass(model, x, y))
-    plain_peak = peak_mb(device)
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-    sizes: list[int] = []
-    extract_s = best_of(device, repeats, lambda: sizes.append(extract_stats(model, x, y).nbytes()))
-    return plain_s, extract_s, plain_peak, peak_mb(device), sizes[-1]
+    row: dict[str, float] = {}
+    steps = {"plain": lambda: plain_pass(model, x, y),
+             "extract": lambda: row.__setitem__("bytes", extract_stats(model, x, y).nbytes()),
+             "copy+score": lambda: saswot([extract_stats(model, x, y, keep_on_device=True)]),
+             "live": lambda: saswot.score_network(live_stats(model, x, y, saswot))}
+    times: dict[str, list[float]] = {phase: [] for phase in steps}
+    for _ in range(repeats):
+        for phase, step in steps.items():
+            if device.startswith("cuda"):
+                torch.cuda.reset_peak_memory_stats()
+            times[phase].append(timed(device, step))
+            row[f"{phase} peak"] = max(row.get(f"{phase} peak", 0.0), peak_mb(device))
+    row.update({phase: min(seconds) for phase, seconds in times.items()})
+    return row
+
+
+def live_stats(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, proxy: CompiledProxy) -> NetStats:
+    return extract_stats(model, x, y, keep_on_device=True, copy=False, needs=proxy.inputs)
 
 
 def run(space: str, device: str, args: argparse.Namespace) -> None:
@@ -78,23 +93,31 @@ def run(space: str, device: str, args: argparse.Namespace) -> None:
     x, y = input_batch(PROFILES[args.profile], 0, TRANSNAS.num_classes)
     x, y = x.to(device), y.to(device)
     build_s = 0.0
-    rows = []
-    for arch in archs:  # plain and hooked passes interleaved per network, so load changes hit both
+    models = []
+    for arch in archs:
         start = time.perf_counter()
         torch.manual_seed(0)
-        model = build_network(space, arch).to(device)
+        models.append(build_network(space, arch).to(device))
         build_s += time.perf_counter() - start
-        rows.append(measure(model, x, y, device, args.repeats))
-        del model
+    saswot = compile_proxy(parse(SASWOT.read_text(), str(SASWOT)))
+    saswot.calibrate_on([saswot.observe(live_stats(m, x, y, saswot)) for m in models])
+    rows = [measure(m, x, y, device, args.repeats, saswot) for m in models]
     n = len(archs)
-    plain_s, extract_s = sum(r[0] for r in rows), sum(r[1] for r in rows)
-    plain_peak, extract_peak = max(r[2] for r in rows), max(r[3] for r in rows)
-    stats_mb = sum(r[4] for r in rows) / n / 2**20
+    total = {phase: sum(r[phase] for r in rows) for phase in PHASES}
+    peak = {phase: max(r[f"{phase} peak"] for r in rows) for phase in PHASES}
+    stats_mb = sum(r["bytes"] for r in rows) / n / 2**20
     kind = "GPU" if device.startswith("cuda") else "RSS"
-    print(f"{space:<6}{device:<5}{n:>3} archs  build {n / build_s:6.2f}/s"
-          f"  plain fwd+bwd {n / plain_s:6.2f} archs/s  extract {n / extract_s:6.2f} archs/s"
-          f"  extract/plain time x{extract_s / plain_s:.2f}  stats {stats_mb:6.1f} MB/arch"
-          f"  peak {kind} plain {plain_peak:7.0f} MB  extract {extract_peak:7.0f} MB")
+    print(f"{space} on {device}: {n} archs, build {n / build_s:.2f}/s, statistics {stats_mb:.1f} MB/arch")
+    for phase in PHASES:
+        print(f"  {LABELS[phase]:<44}{n / total[phase]:7.2f} archs/s   rate vs plain "
+              f"x{total['plain'] / total[phase]:.2f}   peak {kind} {peak[phase]:7.0f} MB")
+
+
+PHASES = ("plain", "extract", "copy+score", "live")
+LABELS = {"plain": "plain forward+backward (baseline)", "extract": "extract statistics (copies)",
+          "copy+score": "extract copies, then score SasWOT (packed)",
+          "live": "extract and score SasWOT (live, row blocks)"}
+SASWOT = Path(__file__).resolve().parents[1] / "examples" / "saswot.px"
 
 
 def main() -> None:
@@ -104,7 +127,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="folder holding transnas/ [default: $PROXYLANG_DATA, "
                                                   "else ../shared/benchmarks]")
     parser.add_argument("--spaces", default="micro,macro")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per network (the fastest counts)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per network (the fastest counts)")
     args = parser.parse_args()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(f"{PROFILES[args.profile].describe()}; torch threads {torch.get_num_threads()}")

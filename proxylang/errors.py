@@ -28,6 +28,10 @@ class LocatedError(ProxylangError):
         where = source if line is None else f"{source}:{line}:{column}"
         super().__init__(f"{where}: {message}")
 
+    def __reduce__(self) -> tuple:
+        """Rebuilt from its parts, so one raised in a worker process reads the same in the parent."""
+        return type(self), (self.message, self.line, self.column, self.source)
+
 
 class ProxySyntaxError(LocatedError):
     """The text is not a well-formed proxy expression."""

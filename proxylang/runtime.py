@@ -71,6 +71,13 @@ def set_memory_budget(gigabytes: float | None) -> None:
     _environment_budget()
 
 
+def memory_budget_setting() -> dict[str, str]:
+    """The budget chosen in this process as the environment that gives it to another one (a Ray worker,
+    which does not see ``--memory-budget``); empty when none was chosen."""
+    gigabytes = _memory_budget_gb if _memory_budget_gb is not None else _environment_budget()
+    return {} if gigabytes is None else {MEMORY_ENV: repr(gigabytes)}
+
+
 def _positive_gigabytes(value: float, name: str, shown: object) -> float:
     if not (value > 0 and math.isfinite(value)):
         raise ProxylangError(f"{name} must be a positive number of gigabytes, got {shown!r}")

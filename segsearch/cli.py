@@ -16,7 +16,13 @@ from typing import Any
 import click
 import torch
 
-from proxylang.cli.common import CommandGroup, memory_budget_option, read_proxy_text
+from proxylang.cli.common import (
+    CommandGroup,
+    engine_options,
+    memory_budget_option,
+    open_executor,
+    read_proxy_text,
+)
 from proxylang.errors import MemoryBudgetError, ProxylangError, short_repr
 from proxylang.files import writable_folder
 from proxylang.lang.compile import CompiledProxy, compile_proxy
@@ -31,6 +37,8 @@ from proxylang.runtime import (
 )
 from segsearch.data import DATASETS, SegmentationDataset
 from segsearch.latency import (
+    CALIBRATION_NETWORKS,
+    Calibration,
     LatencyTable,
     default_table_path,
     device_name,
@@ -109,6 +117,23 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SEGSEARCH_CACHE") or Path.home() / ".cache" / "segsearch")
 
 
+def calibrated(table: LatencyTable, size: tuple[int, int]) -> Calibration:
+    """The table's calibration at ``size``. Fitting one measures students whole (minutes on a CPU at
+    1024x2048), so it is announced first and saved at once."""
+    fresh = size not in table.calibrations
+    if fresh:
+        click.echo(f"calibrating the latency table at {size_text(size)} on {table.calibration_networks} "
+                   f"random students measured whole (once per size, kept in {table.path})")
+    calibration = table.calibration(size)
+    if fresh:
+        table.save()
+    return calibration
+
+
+def calibration_text(calibration: Calibration) -> str:
+    return f"sum of parts x {calibration.ratio:.3f}, calibrated on {calibration.networks} networks"
+
+
 def load_proxy(path: Path, device: torch.device) -> CompiledProxy:
     """Parse and compile a ``.px`` file with proxylang."""
     text, source = read_proxy_text(str(path))
@@ -144,7 +169,9 @@ def main(memory_budget: float | None) -> None:
 @click.option("--seed", type=SEEDS, default=SearchConfig.seed, show_default=True)
 @click.option("--num-classes", type=click.IntRange(1, MAX_CLASSES), default=SearchConfig.num_classes,
               show_default=True)
-@click.option("--target-fps", type=POSITIVE, default=None, help="reject students predicted slower than this")
+@click.option("--target-fps", type=POSITIVE, default=None,
+              help="reject students predicted slower than this (by the latency table, calibrated at "
+                   "--latency-size on a few students measured whole)")
 @click.option("--latency-size", type=Size(), default=size_text(SearchConfig.latency_size), show_default=True,
               help=f"HxW the FPS refers to (sides up to {MAX_SIDE}, within the memory budget)")
 @click.option("--latency-table", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -158,11 +185,12 @@ def main(memory_budget: float | None) -> None:
 @click.option("--threads", type=click.IntRange(1, 1024), default=None,
               help="CPU threads for torch (default 1 on a CPU: scoring batches are tiny, and extra threads "
                    "only spin-wait on a shared machine)")
+@engine_options
 def search(proxy_path: Path, out: Path, resolution: tuple[int, int], batch_size: int, population: int,
            generations: int, parents: int, calibration: int, seed: int, num_classes: int,
            target_fps: float | None, latency_size: tuple[int, int], latency_table: Path | None,
            compare_random: int, checkpoint: Path | None, resume: bool, device: str | None,
-           threads: int | None) -> None:
+           threads: int | None, engine: str, address: str | None) -> None:
     """Evolve an architecture by proxy score at initialisation and write it to OUT (arch.json).
 
     Every option and file is checked before the search starts."""
@@ -183,14 +211,19 @@ def search(proxy_path: Path, out: Path, resolution: tuple[int, int], batch_size:
     if target_fps is not None:
         table_path = latency_table or default_table_path(dev, False, cache_dir())
         writable_folder(table_path.parent, "--latency-table")
-        table = LatencyTable(dev, path=table_path)
-    runner = Search(proxy, config, dev, checkpoint, table, log=click.echo)
+        table = LatencyTable(dev, path=table_path, calibration_networks=CALIBRATION_NETWORKS)
+    executor = open_executor(engine, address, dev)
+    click.get_current_context().call_on_close(executor.close)
+    runner = Search(proxy, config, dev, checkpoint, table, log=click.echo, executor=executor)
     if resume:
         runner.resume()
     elif checkpoint.exists():
         raise ProxylangError(f"{checkpoint} holds a search; pass --resume to continue it, or remove it")
     click.echo(f"searching on {device_name(dev)}: scoring at {size_text(resolution)}, batch {batch_size}, "
                f"population {population}, {generations} generations, seed {seed}")
+    if table is not None:
+        click.echo(f"latency table at {size_text(latency_size)}: "
+                   f"{calibration_text(calibrated(table, latency_size))}")
     runner.run()
     best, measured_fps = runner.verified_best()
     info = {"score": best.score, "proxy": str(proxy_path), "seed": seed, "resolution": size_text(resolution),
@@ -201,7 +234,7 @@ def search(proxy_path: Path, out: Path, resolution: tuple[int, int], batch_size:
     save_arch(best.arch, out, {"search": info})
     click.echo(f"wrote {out}: proxy score {best.score:.6g}")
     if compare_random > 0:
-        scores = random_baseline(runner.scorer, compare_random, seed)
+        scores = random_baseline(runner.scorer, compare_random, seed, executor=executor)
         finite = [s for s in scores if s != float("-inf")]
         beaten = sum(best.score > s for s in scores)
         click.echo(f"{compare_random} random legal architectures: best {max(scores):.6g}, median "
@@ -225,7 +258,9 @@ def search(proxy_path: Path, out: Path, resolution: tuple[int, int], batch_size:
               help="untimed calls (default 10 on GPU, 1 on CPU)")
 @click.option("--repeats", type=click.IntRange(min=1), default=None,
               help="timed calls (default 50 on GPU, 3 on CPU)")
-@click.option("--predict", is_flag=True, help="also print the lookup table's prediction")
+@click.option("--predict", is_flag=True,
+              help="also print the lookup table's prediction (calibrating the table at --size first if "
+                   "it has no calibration there)")
 @click.option("--latency-table", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--threads", type=click.IntRange(1, 1024), default=None, help="CPU threads for torch")
 def latency(arch_path: Path, size: tuple[int, int], role: str, num_classes: int, device: str | None,
@@ -240,9 +275,10 @@ def latency(arch_path: Path, size: tuple[int, int], role: str, num_classes: int,
     if predict:
         table_path = latency_table or default_table_path(dev, fp16, cache_dir())
         writable_folder(table_path.parent, "--latency-table")
-        table = LatencyTable(dev, fp16, table_path)
+        table = LatencyTable(dev, fp16, table_path, calibration_networks=CALIBRATION_NETWORKS)
     net = build_network(arch, num_classes, role)
     if table is not None:
+        calibration = calibrated(table, size)
         predicted = table.predict_ms(net, size)
         table.save()
     ms = measure_latency_ms(net, size, dev, fp16, warmup, repeats)
@@ -251,7 +287,7 @@ def latency(arch_path: Path, size: tuple[int, int], role: str, num_classes: int,
                f"{device_name(dev)} {'fp16' if fp16 else 'fp32'}: {ms:.2f} ms, {1000.0 / ms:.2f} FPS")
     if table is not None:
         click.echo(f"lookup table predicts {predicted:.2f} ms, {1000.0 / predicted:.2f} FPS "
-                   f"(relative error {abs(predicted - ms) / ms:.1%})")
+                   f"(relative error {abs(predicted - ms) / ms:.1%}; {calibration_text(calibration)})")
 
 
 @main.command(name="train")

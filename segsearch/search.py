@@ -13,7 +13,8 @@ table rejects candidates predicted to be too slow before anything is scored.
 
 The state after every generation (population, scores, random generator) is checkpointed as JSON, and a
 run resumes from it exactly (the pre-sample and the statistics batch depend only on the seed); with a
-target FPS, exactly only where the latency table file is kept, since re-timed parts vary.
+target FPS, exactly only where the latency table file is kept, since re-timed parts and a re-fitted
+calibration vary.
 
 With a target FPS, the table's predictions filter candidates, and at the end the top candidates are
 *measured* on the device (:meth:`Search.verified_best`), so the reported FPS is a measurement.
@@ -25,12 +26,14 @@ import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
 import torch
 from torch import Tensor
 
+from proxylang.executors import Executor, LocalExecutor
 from proxylang.search import engine
 from proxylang.search.engine import ExhaustedError, Fitness, Individual, SearchError
 from proxylang.stats.extract import extract_stats
@@ -167,11 +170,12 @@ def mutate(arch: Arch, rng: random.Random, rows: int) -> Arch:
 
 
 class Search:
-    """One search run; ``run()`` goes from the current state to the last generation."""
+    """One search run; ``run()`` goes from the current state to the last generation. Candidates are
+    scored by ``executor`` (default: in this process)."""
 
     def __init__(self, proxy: Proxy, config: SearchConfig, device: torch.device,
                  checkpoint: str | Path | None = None, latency_table: LatencyTable | None = None,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print, executor: Executor | None = None) -> None:
         if config.target_fps is not None and latency_table is None:
             raise SearchError("a target FPS needs a latency table")
         self.config, self.device, self.log = config, device, log
@@ -181,6 +185,7 @@ class Search:
         self._fps: dict[str, float] = {}
         self._candidates: dict[Individual[Arch], Candidate] = {}
         self.too_slow = 0  # candidates rejected by the latency constraint in this process
+        self.executor = executor
         self.engine = self._engine(resume=False)
 
     def _engine(self, resume: bool) -> engine.Search[Arch]:
@@ -199,13 +204,15 @@ class Search:
             offspring=max(cfg.population - cfg.parents - fresh, 0), pool=None, top_k=cfg.parents,
             variation="and", crossover_prob=cfg.crossover_prob, patience=None, attempts=MAX_FEASIBLE_TRIES,
             require_full=True, seed=cfg.seed)
-        return engine.Search(operators, lambda arch: Fitness(train=self.scorer.score(arch)), search,
+        return engine.Search(operators, partial(_fitness, self.scorer), search,
                              checkpoint=self.checkpoint, resume=resume, context=asdict(cfg),
-                             may_change=("iterations", "generations"), before_checkpoint=self._settled)
+                             may_change=("iterations", "generations"), before_checkpoint=self._settled,
+                             executor=self.executor)
 
     # ---------------------------------------------------------------- candidates
     def predicted_fps(self, arch: Arch) -> float | None:
-        """FPS of the student at the latency size predicted by the lookup table (None without one)."""
+        """FPS of the student at the latency size predicted by the lookup table, calibrated where the
+        table calibrates (None without one)."""
         if self.table is None:
             return None
         key = arch.network_key()
@@ -261,7 +268,7 @@ class Search:
 
     def verified_best(self, limit: int = VERIFIED_CANDIDATES) -> tuple[Candidate, float | None]:
         """The best candidate whose *measured* FPS meets the target, with that FPS. The table only
-        predicts (it leaves out the glue between parts), so the top ``limit`` candidates are measured
+        predicts (a calibrated sum of parts timed alone), so the top ``limit`` candidates are measured
         in score order; if none meets the target, the fastest of them is returned. Without a target:
         the best candidate, unmeasured."""
         population = self.state.population
@@ -298,6 +305,12 @@ def _legal(arch: Arch) -> Arch | None:
     return arch if is_legal(arch) else None
 
 
+def _fitness(scorer: ArchScorer, arch: Arch) -> Fitness:
+    """The engine's fitness: the proxy score. It needs the scorer alone, so an executor can ship it to
+    other processes (the search itself holds the latency table and callbacks)."""
+    return Fitness(train=scorer.score(arch))
+
+
 def _history_entry(record: dict) -> dict:
     """segsearch's summary of one generation of the engine (what arch.json keeps as its history)."""
     return {"generation": record["generation"], "best": record["best_train"],
@@ -307,7 +320,10 @@ def _history_entry(record: dict) -> dict:
 
 
 def random_baseline(scorer: ArchScorer, count: int, seed: int, layers: int = NUM_LAYERS,
-                    branches: int = NUM_BRANCHES) -> list[float]:
-    """Scores of ``count`` random legal architectures (their own seeded draw): what a search must beat."""
+                    branches: int = NUM_BRANCHES, executor: Executor | None = None) -> list[float]:
+    """Scores of ``count`` random legal architectures (their own seeded draw): what a search must beat.
+    They are scored by ``executor`` (default: in this process)."""
     rng = random.Random(f"baseline-{seed}")
-    return [scorer.score(random_arch(rng, layers, branches)) for _ in range(count)]
+    archs = [random_arch(rng, layers, branches) for _ in range(count)]
+    with (executor or LocalExecutor()).bind(scorer.score) as scoring:
+        return scoring.map(archs)

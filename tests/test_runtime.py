@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from proxylang.errors import ProxylangError
-from proxylang.runtime import THREADS_ENV, resolve_device, set_threads
+from proxylang.runtime import MEMORY_ENV, THREADS_ENV, memory_budget_setting, resolve_device, set_threads
 
 
 def test_devices_resolve_or_fail_with_one_clear_message():
@@ -35,3 +35,12 @@ def test_thread_count_from_argument_or_environment(monkeypatch):
         assert set_threads() == torch.get_num_threads()  # torch's default is left alone
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_chosen_memory_budget_is_handed_on_as_environment(monkeypatch, budget):
+    monkeypatch.delenv(MEMORY_ENV, raising=False)
+    assert memory_budget_setting() == {}  # nothing chosen: a worker measures its own free memory
+    monkeypatch.setenv(MEMORY_ENV, "6")
+    assert memory_budget_setting() == {MEMORY_ENV: "6.0"}
+    budget(2.5 * 2**30)  # --memory-budget wins over the environment, as in this process
+    assert memory_budget_setting() == {MEMORY_ENV: "2.5"}

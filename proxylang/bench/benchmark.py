@@ -65,6 +65,7 @@ class Benchmark:
     parse_arch: Callable[[str, str], Hashable]  # (space, any spelling of a key) -> canonical form
     truth_file: Callable[[str, Path | None], Path]  # (space, data folder) -> default ground-truth file
     read_truth: Callable[[Path, str, str], Mapping[str, Mapping[str, Any]]]  # (file, task, space)
+    all_archs: Callable[[str], list[str]]  # space -> every arch key of the space, from its rules
 
     def load_truth(self, space: str, data_dir: Path | None = None, file: Path | None = None) -> SpaceTruth:
         """Ground truth of ``space`` from ``file``, else from the benchmark's file under ``data_dir``."""

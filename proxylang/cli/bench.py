@@ -11,22 +11,26 @@ import csv
 import io
 import json
 import math
+from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
+import numpy as np
 
 from proxylang.bench import BENCHMARKS
-from proxylang.cli.common import read_proxy_text, user_errors
+from proxylang.cli.common import engine_options, open_executor, read_proxy_text, user_errors
 from proxylang.errors import ProxylangError
-from proxylang.files import atomic_write, writable_folder
+from proxylang.files import writable_folder
 from proxylang.lang.check import check
 from proxylang.lang.parse import parse
 from proxylang.runtime import resolve_device
 from proxylang.schema import MAX_SEED
 from proxylang.scoring.baselines import BASELINES, library_expression
 from proxylang.scoring.evaluate import PairedComparison, ProtocolResult, paired_bootstrap, sampled_protocol
-from proxylang.scoring.sweep import Sweep, baseline_results, score_expressions
+from proxylang.scoring.proxies import AVT_PRESAMPLE, presample
+from proxylang.scoring.sweep import Sweep, baseline_results, score_space
 from proxylang.stats.extract import default_cache_budget, default_cache_root
 from proxylang.stats.profiles import DEFAULT_PROFILE, MAX_BATCH, MAX_RESOLUTION, PROFILES, get_profile
 
@@ -105,62 +109,115 @@ def common_options(f: Any) -> Any:
         click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
                      help="Seeds weights, input batch and samples."),
         click.option("--device", help="cpu or cuda [default: cuda when available]."),
+        click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
+                     help="Networks measured at once by the local engine, each in a forked process on one "
+                          "torch thread (2 on a 2-core CPU: building a network is single-threaded)."),
         click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
                      help="Statistics cache [default: $PROXYLANG_CACHE or ~/.cache/proxylang]; "
                           "it stops growing at $PROXYLANG_CACHE_GB gigabytes (default 20)."),
     ]
     for option in reversed(options):
         f = option(f)
-    return f
+    return engine_options(f)
+
+
+SCORES_HEADER = ["arch", "score", "space", "valid", "proxy", "profile"]
 
 
 @click.command("eval")
 @click.argument("expr_files", nargs=-1, required=True, type=str)
 @common_options
+@click.option("--all-archs", is_flag=True,
+              help="Score every architecture of the space, enumerated from its rules (micro 4096, macro "
+                   "3256), not only those with ground truth; the protocol uses those with ground truth.")
 @click.option("--scores-out", type=click.Path(dir_okay=False, path_type=Path),
-              help="CSV with one arch,score,space,valid,proxy row per scored architecture and proxy.")
+              help="CSV with one arch,score,space,valid,proxy,profile row per scored architecture and "
+                   "proxy, written as each network is scored.")
 @click.option("--against", multiple=True, metavar="NAME",
               help="A library proxy (e.g. nwot) to compare with on the same archs: Kd difference, 95 %% "
                    "bootstrap interval, share of resamples where the proxy ranks better. Repeatable.")
 def eval_command(expr_files: tuple[str, ...], bench: str, space: str, sample: int, repeats: int,
                  bench_file: Path | None, data_dir: Path, arch_file: Path | None, profile: str,
                  images: Path | None, labels: Path | None, resolution: int | None, batch_size: int | None,
-                 seed: int, device: str | None, cache: Path | None, scores_out: Path | None,
+                 seed: int, device: str | None, workers: int, cache: Path | None, engine: str,
+                 address: str | None, all_archs: bool, scores_out: Path | None,
                  against: tuple[str, ...]) -> None:
     """Rank correlation of the proxy in each EXPR_FILE (.px, or - for stdin) with trained accuracy; several
-    files are scored in one pass over the statistics."""
-    with user_errors():
+    files are scored in one pass over the networks. Scores are stored as they come: an interrupted or
+    repeated run scores only what is missing."""
+    with user_errors(), ExitStack() as stack:
+        if all_archs and arch_file is not None:
+            raise ProxylangError("--all-archs and --archs choose the architectures in two ways: give one")
         sweep = _sweep(bench, data_dir, bench_file, profile, resolution, batch_size, seed, device, cache,
                        images, labels, arch_file)
         spaces = sweep.spaces(None if space == "both" else space)
         sources = [read_proxy_text(path) for path in expr_files]
         nodes = {f"{i}:{source}": parse(text, source) for i, (text, source) in enumerate(sources)}
         for key, (_, source) in zip(nodes, sources, strict=True):
-            check(nodes[key], source)  # before any statistic is taken, located in its own file
+            check(nodes[key], source)  # before any network is built, located in its own file
         rivals = {name: library_expression(name) for name in against}
-        rows = []
+        executor = open_executor(engine, address, sweep.device, workers)
+        sweep = replace(sweep, executor=stack.enter_context(executor))
+        labels_of = {key: source for key, (_, source) in zip(nodes, sources, strict=True)}
+        write_row = _scores_writer(stack, scores_out, labels_of, sweep.profile.key())
         for name in spaces:
             truth = sweep.truth(name)
-            scored = score_expressions({**nodes, **rivals}, truth, sweep, f"{name} statistics")
+            archs = sweep.benchmark.all_archs(name) if all_archs else truth.archs
+            scored = score_space(sweep, name, archs, {**nodes, **rivals},
+                                 calibration=presample(truth.archs, AVT_PRESAMPLE, seed),
+                                 desc=f"{name} networks", on_scores=lambda a, s, sp=name: write_row(sp, a, s))
+            known = _positions(archs, truth.archs)
+            if all_archs:
+                click.echo(f"{name}: scored {len(archs)} archs, {len(truth.archs)} of them with ground truth")
             for key, (_, source) in zip(nodes, sources, strict=True):
-                scores, valid = scored[key].values, scored[key].valid
+                scores, valid = scored[key].values[known], scored[key].valid[known]
                 result = sampled_protocol(scores, truth.accuracy, valid, sample, repeats, seed)
                 if len(nodes) > 1:
                     click.echo(f"== {source}")
                 click.echo(protocol_table(name, result, len(truth.archs), sweep))
                 for rival in rivals:
+                    theirs = scored[rival]
                     click.echo(comparison_line(rival, paired_bootstrap(
-                        scores, scored[rival].values, truth.accuracy, valid, scored[rival].valid, seed=seed)))
-                rows += [(a, s, name, bool(v), source)
-                         for a, s, v in zip(truth.archs, scores, valid, strict=True)]
+                        scores, theirs.values[known], truth.accuracy, valid, theirs.valid[known], seed=seed)))
         if scores_out is not None:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\n")
-            writer.writerow(["arch", "score", "space", "valid", "proxy", "profile"])
-            key = sweep.profile.key()
-            writer.writerows((a, repr(float(s)), sp, int(v), src, key) for a, s, sp, v, src in rows)
-            atomic_write(scores_out, buffer.getvalue())
-            click.echo(f"wrote {len(rows)} scores to {scores_out}")
+            click.echo(f"wrote {write_row.count} scores to {scores_out}")
+
+
+def _positions(archs: list[str], wanted: list[str]) -> np.ndarray:
+    index = {a: i for i, a in enumerate(archs)}
+    return np.array([index[a] for a in wanted], dtype=np.int64)
+
+
+class _RowWriter:
+    """Appends the ``--scores-out`` rows of each network as it is scored (the file is written as the
+    run goes, so an interrupted run leaves every finished network's rows)."""
+
+    def __init__(self, stream: TextIO | None, sources: dict[str, str], profile_key: str) -> None:
+        self.stream, self.sources, self.profile_key = stream, sources, profile_key
+        self.writer = csv.writer(stream, lineterminator="\n") if stream is not None else None
+        self.count = 0
+        if self.writer is not None:
+            self.writer.writerow(SCORES_HEADER)
+
+    def __call__(self, space: str, arch: str, scores: dict[str, tuple[float, bool]]) -> None:
+        if self.writer is None:
+            return
+        for key, source in self.sources.items():
+            value, valid = scores[key]
+            self.writer.writerow([arch, repr(float(value)), space, int(valid), source, self.profile_key])
+            self.count += 1
+        self.stream.flush()
+
+
+def _scores_writer(stack: ExitStack, path: Path | None, sources: dict[str, str],
+                   profile_key: str) -> _RowWriter:
+    stream = None
+    if path is not None:
+        try:
+            stream = stack.enter_context(open(path, "w", encoding="utf-8", newline=""))
+        except OSError as exc:
+            raise ProxylangError(f"{path}: cannot write the scores ({exc.strerror})") from None
+    return _RowWriter(stream, sources, profile_key)
 
 
 def baselines_text(results: dict[str, dict[str, dict[str, Any]]]) -> str:
@@ -204,16 +261,18 @@ def baselines_csv(results: dict[str, dict[str, dict[str, Any]]], profile_key: st
 def baselines_command(bench: str, space: str, sample: int, repeats: int, bench_file: Path | None,
                       data_dir: Path, arch_file: Path | None, profile: str, images: Path | None,
                       labels: Path | None, resolution: int | None, batch_size: int | None, seed: int,
-                 device: str | None, cache: Path | None, only: str | None,
-                      fmt: str) -> None:
+                      device: str | None, workers: int, cache: Path | None, engine: str,
+                      address: str | None, only: str | None, fmt: str) -> None:
     """Table 3: the classic zero-cost proxies on TransNAS-Bench-101 segmentation."""
-    with user_errors():
+    with user_errors(), ExitStack() as stack:
         sweep = _sweep(bench, data_dir, bench_file, profile, resolution, batch_size, seed, device, cache,
                        images, labels, arch_file)
         names = list(BASELINES) if only is None else [n.strip() for n in only.split(",")]
         unknown = [n for n in names if n not in BASELINES]
         if unknown:
             raise ProxylangError(f"unknown baseline {unknown[0]!r}; expected some of {', '.join(BASELINES)}")
+        executor = open_executor(engine, address, sweep.device, workers)
+        sweep = replace(sweep, executor=stack.enter_context(executor))
         results = {s: baseline_results(names, sweep.truth(s), sweep, sample, repeats)
                    for s in sweep.spaces(None if space == "both" else space)}
     profile = sweep.profile

@@ -4,14 +4,16 @@ proxy from a file or stdin."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import click
+import torch
 from tqdm import tqdm
 
 from proxylang.errors import DataError, ProxylangError
+from proxylang.executors import ENGINES, Executor, make_executor
 from proxylang.files import read_stream, read_text
 from proxylang.runtime import FREE_MEMORY_SHARE, MEMORY_ENV
 
@@ -68,3 +70,26 @@ memory_budget_option = click.option(
     "--memory-budget", type=click.FloatRange(min=0, min_open=True, max=1e6), metavar="GB",
     help=f"Refuse a measurement or proxy estimated to need more [default: ${MEMORY_ENV}, else "
          f"{FREE_MEMORY_SHARE:.0%} of the memory free on the device].")
+
+
+_engine_option = click.option(
+    "--engine", type=click.Choice(ENGINES), default="local", show_default=True,
+    help="Where evaluations run: this machine, or a Ray cluster (pip install -e '.[ray]'), where a task "
+         "whose worker dies is run again.")
+_address_option = click.option(
+    "--address", metavar="auto|HOST:PORT",
+    help="Ray cluster to join: auto, or HOST:PORT [default: start a local one].")
+
+
+def engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--engine`` and ``--address`` (passed as ``engine`` and ``address``): where a command's many
+    evaluations run; :func:`proxylang.executors.make_executor` turns them into an executor."""
+    return _engine_option(_address_option(command))
+
+
+def open_executor(engine: str, address: str | None, device: torch.device | str = "cpu",
+                  workers: int = 1) -> Executor:
+    """The executor ``engine_options`` ask for (``workers`` local processes for the local engine); on a
+    CUDA device each Ray task asks for one GPU, since it runs there too."""
+    gpus = 1 if torch.device(device).type == "cuda" else 0
+    return make_executor(engine, address, workers, gpus_per_task=gpus)

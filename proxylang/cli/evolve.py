@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from proxylang.bench import BENCHMARKS
-from proxylang.cli.common import user_errors
+from proxylang.cli.common import engine_options, open_executor, user_errors
 from proxylang.schema import MAX_SEED
 from proxylang.search.run import DEFAULTS, STRATEGY_CHOICES, read_toml, resolve_settings, run_evolve, show_kd
 from proxylang.stats.profiles import PROFILES
@@ -29,6 +29,7 @@ from proxylang.stats.profiles import PROFILES
               help="Seed of the search (the data split has its own, in [data]).")
 @click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Processes evaluating candidates in parallel; the result does not depend on it.")
+@engine_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run directory [default: runs/evolve-SPACE].")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -40,8 +41,9 @@ from proxylang.stats.profiles import PROFILES
               help="Measurement profile of the statistics [default: the config's, else lite].")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 def evolve(bench: str, space: str, config_path: Path | None, strategy: str | None, population: int | None,
-           iterations: int | None, seed: int | None, workers: int, out: Path | None, data_dir: Path | None,
-           cache: Path | None, profile: str | None, resume: bool) -> None:
+           iterations: int | None, seed: int | None, workers: int, engine: str, address: str | None,
+           out: Path | None, data_dir: Path | None, cache: Path | None, profile: str | None,
+           resume: bool) -> None:
     """Search a zero-cost proxy with SasWOT's Algorithm 1 and report its Kd on held-out architectures."""
     out = out or Path("runs") / f"evolve-{space}"
     overrides = {k: v for k, v in {"strategy": strategy, "population": population, "iterations": iterations,
@@ -53,7 +55,8 @@ def evolve(bench: str, space: str, config_path: Path | None, strategy: str | Non
             settings = replace(settings, data=replace(settings.data, profile=profile))
         click.echo(settings.data.measurement().describe())
         try:
-            summary = run_evolve(BENCHMARKS[bench], settings, out, data_dir, cache, workers, resume)
+            with open_executor(engine, address, workers=workers) as executor:
+                summary = run_evolve(BENCHMARKS[bench], settings, out, data_dir, cache, executor, resume)
         except KeyboardInterrupt:
             click.echo(f"\ninterrupted: finished generations are saved in {out}. Resume with the same "
                        f"command plus --resume.", err=True)

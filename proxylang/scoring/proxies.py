@@ -1,9 +1,11 @@
-"""Scoring proxies: the public API (:func:`score`: any proxy on any ``nn.Module`` s) and the one loop
-every command scores through (:func:`score_stats`, over a stream of statistics).
+"""Scoring proxies: the public API (:func:`score`: any proxy on any ``nn.Module`` s) and the loop that
+scores stored statistics (:func:`score_stats`, over a stream of them, e.g. a search's thinned ones).
 
-Networks are scored in chunks, so memory holds one chunk's statistics, not a whole search space. A
-proxy that uses ``norm_avt`` is first calibrated (min/max of each normalised term) on a pre-sample of
-networks, as SasWOT does; :func:`score` calibrates on the networks it is given.
+:func:`score` scores each network while its statistics are live (the benchmark sweeps do the same,
+``proxylang.scoring.sweep``). :func:`score_stats` takes networks in chunks, so memory holds one chunk's
+statistics, not a whole search space. A proxy that uses ``norm_avt`` is first calibrated (min/max of
+each normalised term) on a pre-sample of networks, as SasWOT does; :func:`score` calibrates on the
+networks it is given.
 
 Example, on your own networks::
 
@@ -149,14 +151,19 @@ def score(proxy: str | Node, models: Iterable[nn.Module | Callable[[], nn.Module
     node = parse(proxy, "<proxy>") if isinstance(proxy, str) else proxy
     where = resolve_device(device)
     inputs, targets = batch
-
-    def stats_of(item: nn.Module | Callable[[], nn.Module]) -> NetStats:
-        model = item if isinstance(item, nn.Module) else item()
-        return extract_stats(model.to(where), inputs, targets, loss, keep_on_device=True)
-
-    stream: Iterable[NetStats] = (stats_of(m) for m in models)
-    calibration: Sequence[NetStats] = ()
-    if uses_avt(node):
-        stream = calibration = list(stream)
     desc = "networks" if progress else None
-    return score_stats({"proxy": node}, stream, calibration=calibration, desc=desc)["proxy"]
+
+    def model_of(item: nn.Module | Callable[[], nn.Module]) -> nn.Module:
+        return (item if isinstance(item, nn.Module) else item()).to(where)
+
+    if uses_avt(node):  # calibrated on the same networks: their statistics are held together
+        held = [extract_stats(model_of(m), inputs, targets, loss, keep_on_device=True) for m in models]
+        return score_stats({"proxy": node}, held, calibration=held, desc=desc)["proxy"]
+    compiled = compile_proxy(node)
+    scored = []
+    for item in tqdm(models, desc=desc, unit="net", file=sys.stderr, leave=False, disable=desc is None):
+        live = extract_stats(model_of(item), inputs, targets, loss, keep_on_device=True, copy=False,
+                             needs=compiled.inputs)
+        scored.append(compiled.score_network(live))  # while live: nothing is copied or kept
+    return Scores(np.array([s for s, _ in scored], dtype=np.float64),
+                  np.array([v for _, v in scored], dtype=bool))

@@ -1,29 +1,36 @@
 """Sweeps: every architecture of a benchmark space scored by proxy expressions and classic baselines,
 and the figures ``proxylang eval`` and ``proxylang baselines`` print from them.
 
-Every architecture gets the same seeded input batch. Statistics go through the disk cache
-(:class:`proxylang.stats.extract.StatsCache`, bounded by ``$PROXYLANG_CACHE_GB``), network-baseline
-scores through a small JSON file beside it (saved as it goes), so a second or interrupted run re-uses
-whatever fitted in the cache and every baseline score.
+Every architecture gets the same seeded input batch. Each network is built once and measured once:
+the network baselines run on it, then its statistics are scored by every proxy while they are live
+(:meth:`proxylang.lang.compile.CompiledProxy.score_network`), never copied or stored, so memory holds
+one network and its activations. Scores go to the sweep's score store as they come
+(:mod:`proxylang.scoring.store`), so a second or interrupted run scores only what is missing. The
+networks run through the sweep's executor (:mod:`proxylang.executors`: this process, a fork pool or a
+Ray cluster), with identical results.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from proxylang.bench.benchmark import Benchmark, SpaceTruth
-from proxylang.errors import DataError, ProxylangError
-from proxylang.files import atomic_write, read_json
+from proxylang.errors import ProxylangError
+from proxylang.executors import Executor, LocalExecutor
 from proxylang.lang.ast import Node
+from proxylang.lang.canonical import canonical_key
+from proxylang.lang.compile import CompiledProxy, compile_proxy
+from proxylang.lang.printer import to_text
 from proxylang.scoring.baselines import (
     EXPRESSION_BASELINES,
     NETWORK_BASELINES,
@@ -32,9 +39,11 @@ from proxylang.scoring.baselines import (
     score_network,
 )
 from proxylang.scoring.evaluate import kendall, sampled_protocol
-from proxylang.scoring.proxies import AVT_PRESAMPLE, Scores, presample, score_stats, uses_avt
-from proxylang.stats.extract import StatsCache
-from proxylang.stats.profiles import Profile
+from proxylang.scoring.proxies import AVT_PRESAMPLE, Scores, presample, uses_avt
+from proxylang.scoring.store import Score, ScoreStore
+from proxylang.stats.extract import MemoryCheck, StatsKey, extract_stats
+from proxylang.stats.netstats import NetStats
+from proxylang.stats.profiles import Profile, input_batch
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,7 @@ class Sweep:
     data_dir: Path | None = None
     bench_file: Path | None = None
     arch_file: Path | None = None
+    executor: Executor = field(default_factory=LocalExecutor)
 
     def spaces(self, space: str | None) -> tuple[str, ...]:
         """``space``, or every space of the benchmark when None; a file of one space needs it named."""
@@ -69,80 +79,153 @@ class Sweep:
         truth = self.benchmark.load_truth(space, self.data_dir, self.bench_file)
         return self.benchmark.listed(truth, self.arch_file) if self.arch_file else truth
 
-    def stats_cache(self, space: str) -> StatsCache:
-        return StatsCache(self.cache, benchmark=self.benchmark, space=space, profile=self.profile,
-                          seed=self.seed, device=self.device)
+    def score_store(self, space: str) -> ScoreStore:
+        """The stored scores of ``space`` under this sweep's profile and seed."""
+        key = StatsKey(space, "", self.seed, self.profile.key())
+        return ScoreStore(self.cache / "scores" / key.setting_path() / "scores.jsonl",
+                          {"benchmark": self.benchmark.name, "space": space, "profile": self.profile.key(),
+                           "seed": self.seed})
+
+
+class Measurement:
+    """One architecture of a space measured as ``eval`` and ``baselines`` measure it: its network built
+    with the seed on the device after the memory check, and the profile's input batch. What a worker
+    receives is only the settings; the batch and the memory check are made where it runs."""
+
+    def __init__(self, benchmark: Benchmark, space: str, profile: Profile, seed: int, device: str) -> None:
+        self.benchmark, self.space, self.profile = benchmark, space, profile
+        self.seed, self.device = seed, device
+        self._batch: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._memory: MemoryCheck | None = None
+
+    def __getstate__(self) -> tuple[Benchmark, str, Profile, int, str]:
+        return self.benchmark, self.space, self.profile, self.seed, self.device
+
+    def __setstate__(self, state: tuple[Benchmark, str, Profile, int, str]) -> None:
+        self.__init__(*state)
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._batch is None:
+            self._batch = input_batch(self.profile, self.seed, self.benchmark.num_classes)
+        return self._batch
+
+    def network(self, arch: str) -> nn.Module:
+        if self._memory is None:
+            self._memory = MemoryCheck(self.benchmark, self.space, self.profile, self.device)
+        self._memory(arch)
+        torch.manual_seed(self.seed)
+        return self.benchmark.build_network(self.space, arch).to(self.device)
+
+    def live_stats(self, model: nn.Module, needs: set[str]) -> NetStats:
+        inputs, targets = self.batch()
+        return extract_stats(model, inputs, targets, keep_on_device=True, copy=False, needs=needs,
+                             dtype=self.profile.torch_dtype)
+
+
+class ArchScorer:
+    """Scores every proxy and network baseline of a sweep on one architecture, in one pass over its
+    network (statistics are scored while live, never stored): what an executor's workers run."""
+
+    def __init__(self, measurement: Measurement, expressions: dict[str, CompiledProxy],
+                 sites: dict[str, tuple[str, ...]], networks: dict[str, str]) -> None:
+        self.measurement, self.expressions = measurement, expressions
+        self.sites, self.networks = sites, networks
+
+    def needs(self) -> set[str]:
+        """The statistics the proxies read: the others are never kept."""
+        return {name for proxy in self.expressions.values() for name in proxy.inputs}
+
+    def __call__(self, arch: str) -> dict[str, Score]:
+        model = self.measurement.network(arch)
+        scores: dict[str, Score] = {}
+        if self.networks:
+            inputs, targets = self.measurement.batch()
+            values = score_network(list(self.networks.values()), model, inputs, targets,
+                                   self.measurement.profile.classic_sites)
+            scores.update({key: (values[name], True) for key, name in self.networks.items()})
+        if self.expressions:
+            live = self.measurement.live_stats(model, self.needs())
+            for key, proxy in self.expressions.items():
+                stats = live.only_sites(self.sites[key]) if key in self.sites else live
+                scores[key] = proxy.score_network(stats)
+        return scores
+
+
+class ArchObserver(ArchScorer):
+    """The ``norm_avt`` terms of every proxy on one architecture (calibration, one network at a time)."""
+
+    def __call__(self, arch: str) -> dict[str, dict[Node, float]]:  # type: ignore[override]
+        live = self.measurement.live_stats(self.measurement.network(arch), self.needs())
+        return {key: proxy.observe(live.only_sites(self.sites[key]) if key in self.sites else live)
+                for key, proxy in self.expressions.items()}
+
+
+def score_space(sweep: Sweep, space: str, archs: Sequence[str], expressions: dict[str, Node],
+                networks: Sequence[str] = (), sites: dict[str, tuple[str, ...]] | None = None,
+                calibration: Sequence[str] = (), desc: str = "scoring",
+                on_scores: Callable[[str, dict[str, Score]], None] | None = None) -> dict[str, Scores]:
+    """Scores of proxy expressions and network baselines on ``archs`` of one space, each network built
+    and measured once and scored while its statistics are live, through the sweep's executor.
+
+    Scores are kept in the sweep's score store, keyed by what decides them (canonical key, sites, the
+    ``norm_avt`` bounds), so a repeated or interrupted run scores only what is missing; ``on_scores``
+    sees every architecture's scores, the stored ones first, then each as it is scored. Proxies with
+    ``norm_avt`` are first calibrated on the ``calibration`` architectures. ``sites`` maps a proxy to
+    the module types of its conv sites (the classic proxies' NASLib convention)."""
+    sites = sites or {}
+    measurement = Measurement(sweep.benchmark, space, sweep.profile, sweep.seed, sweep.device)
+    compiled = {name: compile_proxy(node) for name, node in expressions.items()}
+    restricted = {name: sites[name] for name in expressions if name in sites}
+    keys = {name: canonical_key(node) + (f" @{','.join(restricted[name])}" if name in restricted else "")
+            for name, node in expressions.items()}
+    normalised = {name: proxy for name, proxy in compiled.items() if uses_avt(expressions[name])}
+    if normalised:
+        observer = ArchObserver(measurement, normalised, restricted, {})
+        with sweep.executor.bind(observer) as bound:
+            observed = bound.map(list(calibration))
+        for name, proxy in normalised.items():
+            proxy.calibrate_on([o[name] for o in observed])
+            bounds = sorted((to_text(node), lo, hi) for node, (lo, hi) in proxy.bounds.items())
+            keys[name] += f" avt{bounds}"
+    keys.update({name: f"network:{name}" for name in networks})
+    store = sweep.score_store(space)
+    todo = store.missing(archs, list(keys.values()))
+    if on_scores is not None:
+        for arch in archs:
+            if arch not in todo:
+                on_scores(arch, {name: store.get(arch, key) for name, key in keys.items()})
+    scorer = ArchScorer(measurement, {keys[n]: p for n, p in compiled.items()},
+                        {keys[n]: s for n, s in restricted.items()}, {keys[n]: n for n in networks})
+    with sweep.executor.bind(scorer) as bound:
+        done = bound.as_completed(todo)
+        for i, scores in tqdm(done, total=len(todo), desc=desc, unit="arch", file=sys.stderr, leave=False):
+            store.add(todo[i], scores)
+            if on_scores is not None:
+                on_scores(todo[i], {name: scores[key] for name, key in keys.items()})
+    return {name: Scores(np.array([store.get(a, key)[0] for a in archs], dtype=np.float64),
+                         np.array([store.get(a, key)[1] for a in archs], dtype=bool))
+            for name, key in keys.items()}
 
 
 def score_expressions(nodes: dict[str, Node], truth: SpaceTruth, sweep: Sweep, desc: str,
                       sites: dict[str, tuple[str, ...]] | None = None) -> dict[str, Scores]:
-    """Scores of proxy expressions on every architecture of a space, in one pass over the statistics;
-    proxies with ``norm_avt`` are calibrated first on a seeded pre-sample (see :func:`score_stats`)."""
-    cache = sweep.stats_cache(truth.space)
-    calibration = []
-    if any(map(uses_avt, nodes.values())):
-        calibration = [cache.get(a) for a in presample(truth.archs, AVT_PRESAMPLE, sweep.seed)]
-    stream = (cache.get(a) for a in truth.archs)
-    return score_stats(nodes, stream, len(truth.archs), calibration, sites, desc)
-
-
-BASELINE_SCORES_FORMAT = "proxylang-baseline-scores-1"
-
-
-def _stored_scores(path: Path, header: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """The scores a file holds, when it was written for ``header`` (format and setting) and holds only
-    numbers; anything else (missing, torn, foreign, older) is recomputed."""
-    try:
-        document = read_json(path, "baseline scores")
-    except DataError:
-        return {}
-    if not isinstance(document, dict) or any(document.get(k) != v for k, v in header.items()):
-        return {}
-    scores = document.get("scores")
-    valid = isinstance(scores, dict) and all(
-        isinstance(row, dict) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                      for v in row.values())
-        for row in scores.values())
-    return scores if valid else {}
-
-
-def network_baseline_scores(names: list[str], truth: SpaceTruth, sweep: Sweep) -> dict[str, np.ndarray]:
-    """Network-baseline scores of every architecture, cached in one JSON file per space and setting
-    (saved every 25 networks, so an interrupted run resumes)."""
-    cache = sweep.stats_cache(truth.space)
-    setting = cache.key("")
-    path = sweep.cache / "baselines" / setting.setting_path() / "scores.json"
-    header = {"format": BASELINE_SCORES_FORMAT, "space": setting.space, "seed": setting.seed,
-              "profile": setting.profile}
-    stored = _stored_scores(path, header)
-    todo = [a for a in truth.archs if not set(names) <= set(stored.get(a, {}))]
-    inputs, targets = cache.input_batch()
-    for i, arch in enumerate(tqdm(todo, desc=f"{truth.space} network baselines", unit="arch",
-                                  file=sys.stderr, leave=False)):
-        cache.check_memory(arch)
-        torch.manual_seed(sweep.seed)
-        model = sweep.benchmark.build_network(truth.space, arch).to(sweep.device)
-        missing = [n for n in names if n not in stored.get(arch, {})]
-        stored.setdefault(arch, {}).update(
-            score_network(missing, model, inputs, targets, sweep.profile.classic_sites))
-        if (i + 1) % 25 == 0 or i + 1 == len(todo):
-            atomic_write(path, json.dumps({**header, "scores": stored}))
-    return {n: np.array([stored[a][n] for a in truth.archs], dtype=np.float64) for n in names}
+    """Scores of proxy expressions on every architecture of a ground truth; proxies with ``norm_avt``
+    are calibrated first on a seeded pre-sample of its architectures."""
+    calibration = presample(truth.archs, AVT_PRESAMPLE, sweep.seed)
+    return score_space(sweep, truth.space, truth.archs, nodes, sites=sites, calibration=calibration,
+                       desc=desc)
 
 
 def baseline_scores(names: list[str], truth: SpaceTruth,
                     sweep: Sweep) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
-    """Scores (and validity, for expression baselines) of every named baseline on every architecture."""
-    scores: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
-    network = [n for n in names if n in NETWORK_BASELINES]
-    for name, values in network_baseline_scores(network, truth, sweep).items():
-        scores[name] = (values, None)
+    """Scores (and validity, for expression baselines) of every named baseline on every architecture,
+    in one pass over the networks."""
     expressions = {n: library_expression(n) for n in names if n in EXPRESSION_BASELINES}
-    if expressions:
-        sites = {n: sweep.profile.classic_sites for n in expressions if n not in WHOLE_MODEL}
-        scored = score_expressions(expressions, truth, sweep, f"{truth.space} statistics", sites)
-        scores.update({name: (s.values, s.valid) for name, s in scored.items()})
-    return scores
+    sites = {n: sweep.profile.classic_sites for n in expressions if n not in WHOLE_MODEL}
+    networks = [n for n in names if n in NETWORK_BASELINES]
+    scored = score_space(sweep, truth.space, truth.archs, expressions, networks, sites,
+                         presample(truth.archs, AVT_PRESAMPLE, sweep.seed), f"{truth.space} baselines")
+    return {name: (scored[name].values, None if name in networks else scored[name].valid) for name in names}
 
 
 def baseline_results(names: list[str], truth: SpaceTruth, sweep: Sweep, sample: int,

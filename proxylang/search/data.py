@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from proxylang.bench.benchmark import Benchmark
 from proxylang.errors import MemoryBudgetError, ProxylangError
+from proxylang.executors import Executor, LocalExecutor
 from proxylang.lang.ast import Node
 from proxylang.lang.canonical import canonical_key
 from proxylang.lang.compile import CompiledProxy, compile_proxy
@@ -29,7 +30,8 @@ from proxylang.lang.pack import PackedStats, pack
 from proxylang.lang.printer import to_text
 from proxylang.schema import MAX_SEED, bounded, check_ranges
 from proxylang.scoring.evaluate import kendall
-from proxylang.scoring.proxies import AVT_PRESAMPLE, Scores, score_stats, uses_avt
+from proxylang.scoring.proxies import AVT_PRESAMPLE, Scores, uses_avt
+from proxylang.scoring.sweep import Sweep, score_space
 from proxylang.search.engine import Fitness, Operators
 from proxylang.search.evolve import node_from_json, node_to_json
 from proxylang.search.genetic import crossover, mutate, random_expr
@@ -39,8 +41,6 @@ from proxylang.stats.profiles import DEFAULT_PROFILE, MAX_BATCH, MAX_RESOLUTION,
 
 # a score beyond this magnitude has overflowed in spirit even when it is still finite
 OVERFLOW = 1e30
-# networks scored together on full statistics (bounded memory: ~200 MB each)
-HOLDOUT_CHUNK = 8
 
 
 @dataclass(frozen=True)
@@ -196,26 +196,27 @@ class SearchData:
 
     def fitness(self) -> ProxyFitness:
         presample = pack([self.train_stats(a) for a in self.presample_archs])
-        probe = pack([self.cache.get(self.train.archs[0])])  # full statistics: the holdout's real cost
+        probe = pack([self.cache.compute(self.train.archs[0])])  # full statistics: the holdout's real cost
         return ProxyFitness(self.train, self.val, presample, probe, self.config.max_seconds)
 
     def train_stats(self, arch: str) -> NetStats:
         return thinned_stats(self.cache, arch, self.config.thin)
 
-    def full_scores(self, nodes: Mapping[str, Node], archs: Sequence[str]) -> dict[str, Scores]:
-        """Scores of each proxy on the full statistics of ``archs`` (as ``proxylang eval`` sees them), in
-        one streamed pass over the networks; norm_avt is calibrated on the train pre-sample."""
-        calibration = []
-        if any(map(uses_avt, nodes.values())):
-            calibration = [self.cache.get(a) for a in self.presample_archs]
-        stream = (stats for _, stats in self.cache.iter_stats(archs))
-        return score_stats(nodes, stream, len(archs), calibration, chunk=HOLDOUT_CHUNK,
+    def full_scores(self, nodes: Mapping[str, Node], archs: Sequence[str],
+                    executor: Executor | None = None) -> dict[str, Scores]:
+        """Scores of each proxy on the full statistics of ``archs``, as ``proxylang eval`` takes them (and
+        sharing its score store); norm_avt is calibrated on the train pre-sample."""
+        cache = self.cache
+        sweep = Sweep(cache.benchmark, cache.profile, cache.seed, cache.device, cache.root,
+                      executor=executor or LocalExecutor())
+        return score_space(sweep, self.space, archs, dict(nodes), calibration=self.presample_archs,
                            desc="full statistics")
 
 
 def thinned_stats(cache: StatsCache, arch: str, stride: int) -> NetStats:
-    """Thinned statistics of one architecture, cached beside the full ones under their own key."""
-    return cache.get_or_compute(cache.key(arch, f"thin{stride}"), lambda: thin(cache.get(arch), stride))
+    """Thinned statistics of one architecture, cached under their own key (the full statistics they are
+    taken from are not stored: 100-450 MB per network)."""
+    return cache.get_or_compute(cache.key(arch, f"thin{stride}"), lambda: thin(cache.compute(arch), stride))
 
 
 def _thinned_split(cache: StatsCache, archs: list[str], accuracy: np.ndarray, stride: int,

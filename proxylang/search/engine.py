@@ -24,18 +24,16 @@ search starts from what is already known) and fills the population with random c
 ``strategy="random"`` replaces steps 2-3 by fresh random candidates: the random-search ablation at the
 same number of fitness evaluations. Only the engine holds a random generator (of the kind the operators
 were written for, see :class:`RandomSource`), and evaluation results are consumed in order, so a run is
-reproducible for a seed whatever the number of worker processes, and a resumed run ends exactly where an
-uninterrupted one would. Checkpoints are JSON, never pickle: loading a file must not run its content.
+reproducible for a seed whatever evaluates the candidates (local processes, a Ray cluster), and a
+resumed run ends exactly where an uninterrupted one would. Checkpoints are JSON, never pickle: loading a
+file must not run its content.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 import random
-import signal
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -46,6 +44,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from proxylang.errors import ProxylangError
+from proxylang.executors import Executor, LocalExecutor
 from proxylang.files import atomic_write, read_json
 from proxylang.schema import MAX_SEED, bounded, check_ranges
 
@@ -206,45 +205,19 @@ class SearchResult(Generic[C]):
     evaluations: int
 
 
-_WORKER_FITNESS: Callable[[Any], Fitness] | None = None
-
-
-def _init_worker() -> None:
-    """Workers leave Ctrl-C to the parent, which stops the pool and tells the user how to resume. They
-    run torch on one thread: a forked child that inherits the parent's OpenMP thread pool hangs in its
-    first parallel torch op (measured: ``--workers 2`` never returned on TransNAS statistics), which is
-    why torch's own DataLoader workers do the same."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch = sys.modules.get("torch")  # the engine itself does not need torch
-    if torch is not None:
-        torch.set_num_threads(1)
-
-
-def _worker_fitness(candidate: Any) -> Fitness:
-    assert _WORKER_FITNESS is not None
-    return _WORKER_FITNESS(candidate)
-
-
 class Evaluator:
-    """Evaluates a batch in order, in forked processes that share the parent's statistics read-only."""
+    """Evaluates a batch in order with ``executor`` (default: this process, or a fork pool of
+    ``workers`` processes sharing the parent's statistics read-only)."""
 
-    def __init__(self, fitness: Callable[[Any], Fitness], workers: int) -> None:
-        global _WORKER_FITNESS
-        self._fitness = fitness
-        self._pool = None
-        if workers > 1:
-            _WORKER_FITNESS = fitness
-            self._pool = multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker)
+    def __init__(self, fitness: Callable[[Any], Fitness], workers: int = 1,
+                 executor: Executor | None = None) -> None:
+        self._bound = (executor or LocalExecutor(workers)).bind(fitness)
 
     def __call__(self, candidates: Sequence[Any]) -> list[Fitness]:
-        if self._pool is None or len(candidates) < 2:
-            return [self._fitness(c) for c in candidates]
-        return self._pool.map(_worker_fitness, candidates, chunksize=1)
+        return self._bound.map(candidates)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
+        self._bound.close()
 
 
 def _counts(counter: Mapping[str, int]) -> str:
@@ -259,14 +232,18 @@ class Search(Generic[C]):
     ``may_change`` names settings a resumed run may change (segsearch lets the number of generations
     grow). ``log_file`` receives one JSON record per generation. ``before_checkpoint`` sees each
     generation's settled population before it is saved and returns extra fields for its record.
+    Candidates are evaluated by ``executor`` (e.g. on a Ray cluster), else by ``workers`` local
+    processes; the caller keeps ownership of an executor it passes.
     """
 
     def __init__(self, operators: Operators[C], fitness: Callable[[C], Fitness], config: SearchConfig,
                  checkpoint: str | Path | None = None, log_file: str | Path | None = None,
                  resume: bool = False, workers: int = 1, seeds: Sequence[C] = (),
                  context: Mapping[str, Any] | None = None, may_change: Collection[str] = (),
-                 before_checkpoint: Callable[[list[Individual[C]]], dict[str, Any]] | None = None) -> None:
+                 before_checkpoint: Callable[[list[Individual[C]]], dict[str, Any]] | None = None,
+                 executor: Executor | None = None) -> None:
         self.ops, self.fitness, self.config, self.workers = operators, fitness, config, workers
+        self.executor = executor
         self.seeds = list(seeds)
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.log_file = Path(log_file) if log_file is not None else None
@@ -452,7 +429,7 @@ class Search(Generic[C]):
         """
         if self.log_file is not None:  # the log mirrors the checkpoint: later records are dropped
             atomic_write(self.log_file, "".join(json.dumps(r) + "\n" for r in self.state.history))
-        evaluator = Evaluator(self.fitness, self.workers)
+        evaluator = Evaluator(self.fitness, self.workers, self.executor)
         try:
             while not self._finished():
                 record = self._step(evaluator)

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from proxylang.bench.benchmark import Benchmark
 from proxylang.errors import ProxylangError
+from proxylang.executors import Executor
 from proxylang.files import atomic_write, read_json, read_text, writable_folder
 from proxylang.lang.ast import Call, Node
 from proxylang.lang.printer import to_text
@@ -163,14 +164,14 @@ def _check_checkpoints(settings: RunSettings, out: Path) -> None:
 
 
 def _run_strategy(strategy: str, settings: RunSettings, fitness: ProxyFitness, out: Path, resume: bool,
-                  workers: int, budget: int | None) -> SearchResult[Node]:
+                  executor: Executor | None, budget: int | None) -> SearchResult[Node]:
     config = _strategy_config(settings, strategy, budget)
     run_dir = out / strategy
     checkpoint = run_dir / "checkpoint.json"
     resume = resume and checkpoint.exists()
     seeds = [library_expression(name) for name in settings.start_with]
     search = Search(expression_operators(), fitness, config, checkpoint=checkpoint,
-                    log_file=run_dir / "log.jsonl", resume=resume, workers=workers, seeds=seeds)
+                    log_file=run_dir / "log.jsonl", resume=resume, seeds=seeds, executor=executor)
     total = None if budget is not None else config.iterations + 1
     with tqdm(total=total, initial=search.state.generation, desc=strategy, unit="gen",
               file=sys.stderr) as bar:
@@ -198,8 +199,9 @@ def _write_archs(path: Path, archs: list[str], what: str) -> None:
 
 
 def run_evolve(benchmark: Benchmark, settings: RunSettings, out: Path, data_dir: Path | None,
-               cache: Path | None, workers: int = 1, resume: bool = False) -> dict[str, Any]:
-    """The whole command: statistics, searches, ensembles, holdout report and figures; returns the summary."""
+               cache: Path | None, executor: Executor | None = None, resume: bool = False) -> dict[str, Any]:
+    """The whole command: statistics, searches, ensembles, holdout report and figures; returns the summary.
+    Candidates are evaluated by ``executor`` (default: in this process)."""
     claim_run_dir(out, settings, resume)
     if resume:
         _check_checkpoints(settings, out)
@@ -211,7 +213,7 @@ def run_evolve(benchmark: Benchmark, settings: RunSettings, out: Path, data_dir:
     results: dict[str, SearchResult[Node]] = {}
     for strategy in settings.strategies():
         budget = results["evolution"].evaluations if strategy == "random" and results else None
-        results[strategy] = _run_strategy(strategy, settings, fitness, out, resume, workers, budget)
+        results[strategy] = _run_strategy(strategy, settings, fitness, out, resume, executor, budget)
     search_seconds = time.perf_counter() - start - stats_seconds
 
     candidates = _final_candidates(results, settings.ensemble_with)
@@ -220,7 +222,7 @@ def run_evolve(benchmark: Benchmark, settings: RunSettings, out: Path, data_dir:
     # their *full* statistics (thinning can hide a collapse, e.g. log of an exact zero); the random-search
     # ablation is reported, never chosen
     finalists = {n: node for n, node in candidates.items() if n != "random best"}
-    for name, scored in data.full_scores(finalists, data.val.archs).items():
+    for name, scored in data.full_scores(finalists, data.val.archs, executor).items():
         kendalls[name]["val_full"] = split_kendall(scored.values, scored.valid, data.val.accuracy)[0]
     usable = [n for n in finalists if not math.isnan(kendalls[n]["val_full"])] or list(finalists)
     chosen = max(usable, key=lambda n: kendalls[n]["val_full"])
@@ -232,7 +234,7 @@ def run_evolve(benchmark: Benchmark, settings: RunSettings, out: Path, data_dir:
                  f"every {settings.space} architecture outside the train and validation splits")
 
     baselines = {f"baseline {b}": library_expression(b) for b in EXPRESSION_BASELINES}
-    holdout = data.full_scores({**candidates, **baselines}, data.holdout_archs)
+    holdout = data.full_scores({**candidates, **baselines}, data.holdout_archs, executor)
     invalid = {}
     for name, scored in holdout.items():  # as proxylang eval reports: invalid scores rank last
         found = correlations(scored.values, data.holdout_accuracy, scored.valid)

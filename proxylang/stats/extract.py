@@ -16,7 +16,8 @@ outputs concatenated along features.
 NWOT hooks; ``R`` is their *input*. Functional ``F.relu`` calls cannot be hooked and are not seen.
 
 Every statistic is detached, cloned (an in-place activation later in the network must not rewrite
-it), in ``dtype`` (float32 by default), and on the CPU unless ``keep_on_device`` is set. The network
+it), in ``dtype`` (float32 by default), and on the CPU unless ``keep_on_device`` is set; *live*
+statistics (``copy=False``) are the network's own tensors instead, for scoring during the pass. The network
 runs in training mode (batch-norm uses batch statistics, as in NASLib) and its parameters' ``.grad``
 are cleared afterwards, so no autograd graph or gradient outlives the call.
 """
@@ -26,7 +27,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from torch import Tensor, nn
 from proxylang.bench.benchmark import Benchmark
 from proxylang.errors import MemoryBudgetError, ProxylangError
 from proxylang.runtime import MEMORY_ENV, memory_budget, resolve_device, show_bytes
-from proxylang.stats.netstats import NetStats
+from proxylang.stats.netstats import INPUTS, NetStats
 from proxylang.stats.profiles import DEFAULT_PROFILE, IGNORE_LABEL, Profile, get_profile, input_batch
 
 SITE_TYPES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
@@ -76,33 +77,51 @@ def default_loss(output: Tensor, targets: Tensor) -> Tensor:
 
 def extract_stats(model: nn.Module, inputs: Tensor, targets: Tensor, loss_fn: LossFn | None = None, *,
                   site_types: tuple[type[nn.Module], ...] = SITE_TYPES,
-                  keep_on_device: bool = False, dtype: torch.dtype = torch.float32) -> NetStats:
+                  keep_on_device: bool = False, dtype: torch.dtype = torch.float32,
+                  copy: bool = True, needs: Collection[str] = INPUTS) -> NetStats:
     """Statistics of ``model`` on one minibatch at its current weights (see the module docstring).
 
     ``inputs`` and ``targets`` are moved to the model's device; ``loss_fn(output, targets)`` defaults to
     :func:`default_loss`.
+
+    ``copy=False`` gives *live* statistics, to be scored at once and dropped: the network's own
+    activations, weights and gradients on its device, not copied (only what an in-place operation of
+    the network overwrote, which shows in a tensor's version counter, is measured again with copies).
+    ``needs`` names the inputs kept; an activation input left out (``A``, ``R``) is never stored: ``A``
+    holds shape-only placeholders (meta tensors) and ``R`` is empty.
     """
     loss_fn = loss_fn or default_loss
 
     def stat(t: Tensor) -> Tensor:
         t = t.detach().to(dtype)
+        if not copy:
+            return t
         return t.clone() if keep_on_device else t.to("cpu", copy=True)
+
+    def kept(t: Tensor) -> Tensor:
+        """An activation: recorded with its version, so a later in-place write is noticed."""
+        t = stat(t.reshape(t.shape[0], -1))
+        versions.append((t, t._version))
+        return t
 
     params = list(model.parameters())
     device = params[0].device if params else inputs.device
     outputs: dict[nn.Module, list[Tensor]] = {}
     relu_inputs: list[Tensor] = []
+    versions: list[tuple[Tensor, int]] = []
 
     def on_conv(module: nn.Module, _inp: tuple, out: Tensor) -> None:
-        outputs.setdefault(module, []).append(stat(out.reshape(out.shape[0], -1)))
+        flat = out.reshape(out.shape[0], -1)
+        placeholder = torch.empty(flat.shape, dtype=dtype, device="meta")
+        outputs.setdefault(module, []).append(kept(flat) if "A" in needs else placeholder)
 
     def on_relu(_module: nn.Module, inp: tuple) -> None:
-        x = inp[0]
-        relu_inputs.append(stat(x.reshape(x.shape[0], -1)))
+        relu_inputs.append(kept(inp[0]))
 
     conv_modules = [m for m in model.modules() if isinstance(m, site_types)]
     handles = [m.register_forward_hook(on_conv) for m in conv_modules]
-    handles += [m.register_forward_pre_hook(on_relu) for m in model.modules() if is_relu_site(m)]
+    if "R" in needs:
+        handles += [m.register_forward_pre_hook(on_relu) for m in model.modules() if is_relu_site(m)]
     was_training = model.training
     model.train()
     model.zero_grad(set_to_none=True)
@@ -121,6 +140,9 @@ def extract_stats(model: nn.Module, inputs: Tensor, targets: Tensor, loss_fn: Lo
             h.remove()
         model.zero_grad(set_to_none=True)
         model.train(was_training)
+    if any(t._version != version for t, version in versions):  # only without copies
+        return extract_stats(model, inputs, targets, loss_fn, site_types=site_types, keep_on_device=True,
+                             dtype=dtype, needs=needs)
     names = {m: name for name, m in model.named_modules()}
     meta = {"sites": [names[m] for m in sites], "site_types": [type(m).__name__ for m in sites],
             "loss": float("nan") if loss.is_meta else float(loss.detach())}  # meta: shapes only
@@ -134,6 +156,35 @@ def extraction_peak_bytes(stats: NetStats, batch_bytes: int) -> int:
     activations = sum(t.numel() * t.element_size() for t in stats.A + stats.R)
     weights = sum(t.numel() * t.element_size() for t in stats.W + stats.G)
     return int(ACTIVATION_PEAK_FACTOR * activations + 1.5 * weights) + batch_bytes
+
+
+class MemoryCheck:
+    """Refuses, before anything is allocated, a network of a benchmark space whose measurement under a
+    profile would not fit the memory budget (``runtime.memory_budget``) of ``device``. The sizes come
+    from the same extraction run on the meta device (shapes only, about 0.5 s); once a network needs
+    under a quarter of the budget, the space's others are taken to fit too and are not checked."""
+
+    def __init__(self, benchmark: Benchmark, space: str, profile: Profile, device: str) -> None:
+        self.benchmark, self.space, self.profile, self.device = benchmark, space, profile, device
+        self._check_each = True
+
+    def __call__(self, arch: str) -> None:
+        if not self._check_each:
+            return
+        n, r = self.profile.batch_size, self.profile.resolution
+        with torch.device("meta"):
+            model = self.benchmark.build_network(self.space, arch)
+            inputs, targets = torch.empty(n, 3, r, r), torch.zeros(n, r, r, dtype=torch.long)
+        shapes = extract_stats(model, inputs, targets, dtype=self.profile.torch_dtype, keep_on_device=True)
+        need = extraction_peak_bytes(shapes, inputs.numel() * 4 + targets.numel() * 8)
+        budget = memory_budget(self.device)
+        if need > budget:
+            raise MemoryBudgetError(
+                f"measuring {self.space} arch {arch} at {r}x{r}, batch {n} needs about {show_bytes(need)} "
+                f"(its statistics alone {show_bytes(shapes.nbytes())}), over the memory budget of "
+                f"{show_bytes(budget)} ({MEMORY_ENV} or --memory-budget); lower the resolution or the "
+                "batch size")
+        self._check_each = need > budget / 4
 
 
 # ----------------------------------------------------------------------------------------- disk cache
@@ -199,9 +250,11 @@ def default_cache_budget() -> int:
 class StatsCache:
     """``NetStats`` on disk, one file per :class:`StatsKey`; nothing is kept in memory.
 
-    Generic use: ``get_or_compute(key, fn)``. Bound to a benchmark space (``benchmark=..., space=...``),
-    ``get(arch)`` builds that benchmark's network seeded with ``seed``, feeds it the batch described by
-    the other settings and caches the result. A file that cannot be read is recomputed and overwritten.
+    Use: ``get_or_compute(key, fn)``; a file that cannot be read is recomputed and overwritten. Bound to a
+    benchmark space (``benchmark=..., space=...``), ``compute(arch)`` builds that benchmark's network
+    seeded with ``seed`` and measures it on the batch described by the other settings; what a search
+    stores is a derived form of those (``proxylang.search.data.thinned_stats``), since scoring a whole
+    space reads live statistics and stores only scores (``proxylang.scoring.sweep``).
 
     Statistics are large (W and G hold every weight: 100-500 MB per TransNAS-Bench-101 network in
     float32), so the cache has a disk budget, ``max_bytes``. Once the folder holds that much, new
@@ -220,7 +273,7 @@ class StatsCache:
         self.profile = profile or get_profile(DEFAULT_PROFILE)
         self.device = str(resolve_device(device))
         self._batch: tuple[Tensor, Tensor] | None = None
-        self._check_each: bool | None = None  # None until the first network's memory is checked
+        self._memory: MemoryCheck | None = None
 
     def path(self, key: StatsKey) -> Path:
         return self.root / key.relative_path()
@@ -257,26 +310,10 @@ class StatsCache:
         return self._batch
 
     def check_memory(self, arch: str) -> None:
-        """Refuse, before anything is allocated, a network whose measurement under this profile would
-        not fit the memory budget (``runtime.memory_budget``). The sizes come from the same extraction
-        run on the meta device (shapes only, about 0.5 s); once a network needs under a quarter of the
-        budget, the space's others are taken to fit too and are not checked."""
-        if self._check_each is False:
-            return
-        n, r = self.profile.batch_size, self.profile.resolution
-        with torch.device("meta"):
-            model = self.benchmark.build_network(self.space, arch)
-            inputs, targets = torch.empty(n, 3, r, r), torch.zeros(n, r, r, dtype=torch.long)
-        shapes = extract_stats(model, inputs, targets, dtype=self.profile.torch_dtype, keep_on_device=True)
-        need = extraction_peak_bytes(shapes, inputs.numel() * 4 + targets.numel() * 8)
-        budget = memory_budget(self.device)
-        if need > budget:
-            raise MemoryBudgetError(
-                f"measuring {self.space} arch {arch} at {r}x{r}, batch {n} needs about {show_bytes(need)} "
-                f"(its statistics alone {show_bytes(shapes.nbytes())}), over the memory budget of "
-                f"{show_bytes(budget)} ({MEMORY_ENV} or --memory-budget); lower the resolution or the "
-                "batch size")
-        self._check_each = need > budget / 4
+        """Refuse a network whose measurement would not fit the memory budget (:class:`MemoryCheck`)."""
+        if self._memory is None:
+            self._memory = MemoryCheck(self.benchmark, self.space, self.profile, self.device)
+        self._memory(arch)
 
     def compute(self, arch: str) -> NetStats:
         """Statistics of one of the benchmark's networks, without the cache."""
@@ -288,10 +325,3 @@ class StatsCache:
         stats.meta.update(space=self.space, arch=arch, seed=self.seed, profile=self.profile.key())
         return stats
 
-    def get(self, arch: str) -> NetStats:
-        return self.get_or_compute(self.key(arch), lambda: self.compute(arch))
-
-    def iter_stats(self, archs: Iterable[str]) -> Iterator[tuple[str, NetStats]]:
-        """``(arch, stats)`` one at a time, so memory holds one network's statistics at most."""
-        for arch in archs:
-            yield arch, self.get(arch)

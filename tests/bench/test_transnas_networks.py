@@ -11,7 +11,7 @@ import torch
 from conftest import REPO
 from torch import nn
 
-from proxylang.bench.transnas import build_network, count_params, parse_arch
+from proxylang.bench.transnas import TRANSNAS, build_network, count_params, parse_arch
 from proxylang.errors import DataError
 from proxylang.scoring.flops import count_flops
 
@@ -118,3 +118,11 @@ def test_benchmark_init_reproduces_the_reference_l2_norm(space):
         if isinstance(m, (nn.Conv2d, nn.BatchNorm2d)):
             m.reset_parameters()
     assert _l2_norm(default) < 0.6 * 341.56  # the data file's value for this arch
+
+
+@pytest.mark.parametrize("space, count", [("micro", 4096), ("macro", 3256)])
+def test_every_architecture_of_a_space_from_its_rules(space, count):
+    archs = TRANSNAS.all_archs(space)
+    assert len(archs) == len(set(archs)) == count  # the sizes TransNAS-Bench-101 states
+    assert all(parse_arch(space, a) for a in archs)  # each a legal key, in the data files' spelling
+    assert set(TRANSNAS.load_truth(space, DATA.parent).archs) <= set(archs)  # the data file's too

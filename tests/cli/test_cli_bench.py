@@ -17,6 +17,7 @@ from proxylang.cli.bench import baselines_command, eval_command
 from proxylang.stats.profiles import get_profile
 
 ARCHS = ["(1, 2)", "(2, 2)", "(3, 1)", "(1, 1)", "(3, 3)", "(2, 3)"]
+EXTRA = ["(4, 1)", "(1, 3)"]  # in the stand-in space's rules but without ground truth
 
 
 def tiny_network(space: str, arch: str) -> nn.Module:
@@ -29,9 +30,21 @@ def tiny_network(space: str, arch: str) -> nn.Module:
 
 
 @pytest.fixture
-def bench(tmp_path, monkeypatch):
+def built() -> list[str]:
+    """The architectures whose networks the stand-in benchmark built, in order."""
+    return []
+
+
+@pytest.fixture
+def bench(tmp_path, monkeypatch, built):
     """A stand-in for TransNAS-Bench-101 with tiny networks, and a JSON file in the NASLib format."""
-    tiny = replace(TRANSNAS, build_network=tiny_network,
+
+    def build(space: str, arch: str) -> nn.Module:
+        if torch.empty(0).device.type != "meta":  # not the memory check's shapes-only pass
+            built.append(arch)
+        return tiny_network(space, arch)
+
+    tiny = replace(TRANSNAS, build_network=build, all_archs=lambda space: [*ARCHS, *EXTRA],
                    parse_arch=lambda space, key: tuple(int(c) for c in str(key).strip("() ").split(",")),
                    read_truth=lambda path, task, space: json.loads(path.read_text())[task])
     monkeypatch.setitem(BENCHMARKS, "transnas", tiny)
@@ -47,7 +60,7 @@ def common(bench, tmp_path) -> list[str]:
             "--sample", "4", "--repeats", "3", "--cache", str(tmp_path / "cache"), "--device", "cpu"]
 
 
-def test_eval_prints_the_protocol_and_writes_scores(bench, tmp_path):
+def test_eval_prints_the_protocol_and_writes_scores(bench, built, tmp_path):
     expr = tmp_path / "l1.px"
     expr.write_text("sum(abs(W))\n")
     out = tmp_path / "scores.csv"
@@ -66,9 +79,13 @@ def test_eval_prints_the_protocol_and_writes_scores(bench, tmp_path):
         return float(sum(m.weight.detach().abs().sum() for m in convs))
 
     assert [float(r["score"]) for r in rows] == pytest.approx([l1(a) for a in ARCHS], rel=1e-5)
-    assert len(list((tmp_path / "cache").rglob("*.pt"))) == len(ARCHS)
-    again = CliRunner().invoke(eval_command, args)  # from the cache, same figures
-    assert again.stdout == first.stdout
+    assert not list((tmp_path / "cache").rglob("*.pt"))  # statistics are scored live, never stored
+    (store,) = (tmp_path / "cache" / "scores").rglob("scores.jsonl")
+    assert len(store.read_text().splitlines()) == 1 + len(ARCHS)  # a header, then one line per network
+    built.clear()
+    again = CliRunner().invoke(eval_command, args)  # from the score store, same figures and rows
+    assert again.stdout == first.stdout and not built
+    assert list(csv.DictReader(out.open())) == rows
 
 
 def test_eval_errors_are_one_line(bench, tmp_path):
@@ -126,26 +143,51 @@ def test_baselines_table_json_and_reference_agreement(bench, tmp_path):
     assert set(micro) == {"synflow", "jacov", "flops"}
     assert -1 <= micro["jacov"]["kendall_vs_reference"] <= 1 and "kendall_vs_reference" not in micro["flops"]
     assert micro["flops"]["full"]["n"] == len(ARCHS)
-    assert len(list((tmp_path / "cache" / "baselines").rglob("scores.json"))) == 1
+    assert len(list((tmp_path / "cache" / "scores").rglob("scores.jsonl"))) == 1
     bad = CliRunner().invoke(baselines_command, [*common(bench, tmp_path), "--only", "magic"])
     assert bad.exit_code != 0 and "unknown baseline 'magic'" in bad.output
 
 
 @pytest.mark.parametrize("corrupt", [
-    lambda doc: {k: v for k, v in doc.items() if k != "format"},  # no format tag (an older file)
-    lambda doc: {**doc, "seed": 7},  # written for another setting
-    lambda doc: {**doc, "scores": {a: {"synflow": "1e9"} for a in doc["scores"]}},  # not numbers
-    lambda doc: doc["scores"],  # the bare table
+    lambda lines: lines[1:],  # no header (an older or foreign file)
+    lambda lines: [lines[0].replace('"seed": 0', '"seed": 7'), *lines[1:]],  # written for another setting
+    lambda lines: [lines[0], *(line.replace("[", '["x", ') for line in lines[1:])],  # not numbers
+    lambda lines: [lines[0], lines[1][:-9], *lines[2:]],  # a line torn by a kill
 ])
-def test_a_foreign_or_corrupt_baseline_score_file_is_recomputed(bench, tmp_path, corrupt):
-    args = [*common(bench, tmp_path), "--only", "synflow", "--format", "json"]
+def test_a_foreign_or_corrupt_score_store_is_recomputed(bench, built, tmp_path, corrupt):
+    args = [*common(bench, tmp_path), "--only", "synflow,snip", "--format", "json"]
     first = CliRunner().invoke(baselines_command, args)
-    path = next((tmp_path / "cache" / "baselines").rglob("scores.json"))
-    path.write_text(json.dumps(corrupt(json.loads(path.read_text()))))
+    path = next((tmp_path / "cache" / "scores").rglob("scores.jsonl"))
+    path.write_text("\n".join(corrupt(path.read_text().splitlines())) + "\n")
+    built.clear()
     again = CliRunner().invoke(baselines_command, args)
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout) == json.loads(first.stdout)
-    assert json.loads(path.read_text())["format"] == "proxylang-baseline-scores-1"
+    assert built  # what could not be read was measured again
+    assert json.loads(path.read_text().splitlines()[0])["format"] == "proxylang-scores-1"
+
+
+def test_eval_all_archs_scores_the_whole_space_and_resumes(bench, built, tmp_path):
+    expr = tmp_path / "l1.px"
+    expr.write_text("sum(abs(W))\n")
+    out = tmp_path / "scores.csv"
+    args = [str(expr), *common(bench, tmp_path), "--all-archs", "--scores-out", str(out)]
+    first = CliRunner().invoke(eval_command, args)
+    assert first.exit_code == 0, first.output
+    assert f"scored {len(ARCHS) + len(EXTRA)} archs, {len(ARCHS)} of them with ground truth" in first.stdout
+    assert "full 6" in first.stdout  # the protocol reads the archs with ground truth
+    assert sorted(r["arch"] for r in csv.DictReader(out.open())) == sorted(ARCHS + EXTRA)
+    store = next((tmp_path / "cache" / "scores").rglob("scores.jsonl"))
+    lines = store.read_text().splitlines()
+    store.write_text("\n".join(lines[:4]) + "\n" + lines[4][:20])  # killed while writing the fourth network
+    built.clear()
+    again = CliRunner().invoke(eval_command, args)
+    assert again.exit_code == 0, again.output
+    assert sorted(built) == sorted(json.loads(line)["arch"] for line in lines[4:])  # only what was lost
+    assert again.stdout == first.stdout
+    assert sorted(r["arch"] for r in csv.DictReader(out.open())) == sorted(ARCHS + EXTRA)
+    clash = CliRunner().invoke(eval_command, [*args, "--archs", str(tmp_path / "list.txt")])
+    assert clash.exit_code == 2 and "--all-archs and --archs" in clash.output
 
 
 def test_eval_scores_several_files_in_one_pass(bench, tmp_path):
@@ -158,6 +200,20 @@ def test_eval_scores_several_files_in_one_pass(bench, tmp_path):
     assert both.exit_code == 0, both.output
     assert both.stdout.count("== ") == 2 and f"== {l2}" in both.stdout
     rows = list(csv.DictReader(out.open()))
-    assert [r["proxy"] for r in rows] == [str(l1)] * len(ARCHS) + [str(l2)] * len(ARCHS)
+    assert [r["proxy"] for r in rows] == [str(l1), str(l2)] * len(ARCHS)  # each network's rows at once
     alone = CliRunner().invoke(eval_command, [str(l2), *common(bench, tmp_path)])
     assert alone.stdout in both.stdout  # the same table as a run of that file alone
+
+
+def test_eval_with_two_workers_gives_the_same_scores(bench, tmp_path, one_thread):
+    expr = tmp_path / "s.px"
+    expr.write_text("sum(lt(softmax(W), relu(G))) + frobenius(A)\n")
+    outputs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"scores-{workers}.csv"
+        args = [str(expr), *common(bench, tmp_path), "--cache", str(tmp_path / workers), "--workers", workers,
+                "--scores-out", str(out)]
+        result = CliRunner().invoke(eval_command, args)
+        assert result.exit_code == 0, result.output
+        outputs.append(sorted(tuple(r.values()) for r in csv.DictReader(out.open())))
+    assert outputs[0] == outputs[1]

@@ -213,7 +213,7 @@ def test_a_network_over_the_memory_budget_is_refused_before_anything_is_allocate
     refused = (r"measuring micro arch \(1, 0, 0, 2, 1, 0\) at 512x512, batch 32 needs about 1\d\.\d GB \(its "
                r"statistics alone 5\.\d GB\), over the memory budget of 8\.0 GB")
     with pytest.raises(MemoryBudgetError, match=refused):
-        cache.get("(1, 0, 0, 2, 1, 0)")
+        cache.compute("(1, 0, 0, 2, 1, 0)")
     assert built == ["meta"]  # only the shapes pass ran
     assert not list(tmp_path.rglob("*.pt"))
 
@@ -224,5 +224,5 @@ def test_the_memory_check_stops_once_networks_are_far_under_the_budget(tmp_path,
     cache = StatsCache(tmp_path, benchmark=_recording(built), space="micro", profile=profile, device="cpu")
     budget(2**32)
     for arch in ("(1, 0, 0, 2, 1, 0)", "(1, 1, 0, 3, 1, 2)"):
-        cache.get(arch)
+        cache.compute(arch)
     assert built == ["meta", "cpu", "cpu"]

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from proxylang.bench.transnas.networks import KEY_LENGTH, SPACES, parse_arch
+from proxylang.bench.transnas.networks import KEY_LENGTH, SPACES, arch_key, parse_arch
 from proxylang.errors import DataError
 from proxylang.files import read_json
 
@@ -85,11 +85,6 @@ class ArchTable(dict):
             if text in self:
                 return self[text]
         raise DataError(f"{self.source}: no {self.space} arch {key!r}")
-
-
-def arch_key(arch: tuple[int, ...]) -> str:
-    """The data files' spelling of an arch: ``"(1, 0, 0, 2, 1, 0)"``."""
-    return "(" + ", ".join(str(v) for v in arch) + ")"
 
 
 def data_dir(path: str | Path | None = None) -> Path:

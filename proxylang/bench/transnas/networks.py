@@ -6,6 +6,7 @@ up to 6 module codes (1 keep, 2 double channels, 3 halve resolution, 4 both) pad
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import torch
@@ -18,6 +19,10 @@ from proxylang.errors import DataError
 SPACES = ("micro", "macro")
 NUM_CLASSES = 17
 KEY_LENGTH = 6
+MICRO_OPS = 4  # codes 0-3 on each of the cell's 6 edges
+# the macro space's rules (TransNAS-Bench-101, Section 3): 4 to 6 modules, of which 1 to 4 halve the
+# resolution (codes 3, 4) and 1 to 3 double the channels (codes 2, 4)
+MACRO_MODULES, MACRO_DOWNSAMPLINGS, MACRO_DOUBLINGS = (4, 6), (1, 4), (1, 3)
 _KEY = re.compile(r"^\(\s*\d+(\s*,\s*\d+)*\s*,?\s*\)$")
 
 
@@ -37,7 +42,8 @@ def _validate(space: str, arch: tuple[int, ...], shown: object) -> tuple[int, ..
     codes = [c for c in arch if c != 0]
     padded = list(arch[: len(codes)]) == codes
     downsamplings = sum(c in (3, 4) for c in codes)
-    if not codes or not padded or not all(1 <= c <= 4 for c in codes) or downsamplings > 4:
+    legal = all(1 <= c <= 4 for c in codes) and downsamplings <= MACRO_DOWNSAMPLINGS[1]
+    if not codes or not padded or not legal:
         raise bad
     return arch
 
@@ -99,6 +105,28 @@ def build_network(space: str, arch: str | tuple[int, ...], num_classes: int = NU
         encoder = macro_encoder([c for c in ops if c != 0])
     benchmark_init(encoder)
     return SegmentationNet(encoder, num_classes)
+
+
+def all_archs(space: str) -> list[str]:
+    """Every architecture of ``space``, enumerated from its rules, as arch keys: micro 4^6 = 4096 cells,
+    macro 3256 module sequences."""
+    _check_space(space)
+    if space == "micro":
+        return [arch_key(ops) for ops in itertools.product(range(MICRO_OPS), repeat=KEY_LENGTH)]
+    keys = []
+    for length in range(MACRO_MODULES[0], MACRO_MODULES[1] + 1):
+        for codes in itertools.product((1, 2, 3, 4), repeat=length):
+            downsamplings = sum(c in (3, 4) for c in codes)
+            doublings = sum(c in (2, 4) for c in codes)
+            if (MACRO_DOWNSAMPLINGS[0] <= downsamplings <= MACRO_DOWNSAMPLINGS[1]
+                    and MACRO_DOUBLINGS[0] <= doublings <= MACRO_DOUBLINGS[1]):
+                keys.append(arch_key(codes + (0,) * (KEY_LENGTH - length)))
+    return keys
+
+
+def arch_key(arch: tuple[int, ...]) -> str:
+    """The data files' spelling of an arch: ``"(1, 0, 0, 2, 1, 0)"``."""
+    return "(" + ", ".join(str(v) for v in arch) + ")"
 
 
 def count_params(model: nn.Module) -> int:
