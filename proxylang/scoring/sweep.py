@@ -207,15 +207,6 @@ def score_space(sweep: Sweep, space: str, archs: Sequence[str], expressions: dic
             for name, key in keys.items()}
 
 
-def score_expressions(nodes: dict[str, Node], truth: SpaceTruth, sweep: Sweep, desc: str,
-                      sites: dict[str, tuple[str, ...]] | None = None) -> dict[str, Scores]:
-    """Scores of proxy expressions on every architecture of a ground truth; proxies with ``norm_avt``
-    are calibrated first on a seeded pre-sample of its architectures."""
-    calibration = presample(truth.archs, AVT_PRESAMPLE, sweep.seed)
-    return score_space(sweep, truth.space, truth.archs, nodes, sites=sites, calibration=calibration,
-                       desc=desc)
-
-
 def baseline_scores(names: list[str], truth: SpaceTruth,
                     sweep: Sweep) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
     """Scores (and validity, for expression baselines) of every named baseline on every architecture,
