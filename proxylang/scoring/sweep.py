@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 from tqdm import tqdm
 
 from proxylang.bench.benchmark import Benchmark, SpaceTruth
@@ -41,9 +39,8 @@ from proxylang.scoring.baselines import (
 from proxylang.scoring.evaluate import kendall, sampled_protocol
 from proxylang.scoring.proxies import AVT_PRESAMPLE, Scores, presample, uses_avt
 from proxylang.scoring.store import Score, ScoreStore
-from proxylang.stats.extract import MemoryCheck, StatsKey, extract_stats
-from proxylang.stats.netstats import NetStats
-from proxylang.stats.profiles import Profile, input_batch
+from proxylang.stats.extract import Measurement, StatsKey
+from proxylang.stats.profiles import Profile
 
 
 @dataclass(frozen=True)
@@ -87,41 +84,6 @@ class Sweep:
                            "seed": self.seed})
 
 
-class Measurement:
-    """One architecture of a space measured as ``eval`` and ``baselines`` measure it: its network built
-    with the seed on the device after the memory check, and the profile's input batch. What a worker
-    receives is only the settings; the batch and the memory check are made where it runs."""
-
-    def __init__(self, benchmark: Benchmark, space: str, profile: Profile, seed: int, device: str) -> None:
-        self.benchmark, self.space, self.profile = benchmark, space, profile
-        self.seed, self.device = seed, device
-        self._batch: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._memory: MemoryCheck | None = None
-
-    def __getstate__(self) -> tuple[Benchmark, str, Profile, int, str]:
-        return self.benchmark, self.space, self.profile, self.seed, self.device
-
-    def __setstate__(self, state: tuple[Benchmark, str, Profile, int, str]) -> None:
-        self.__init__(*state)
-
-    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._batch is None:
-            self._batch = input_batch(self.profile, self.seed, self.benchmark.num_classes)
-        return self._batch
-
-    def network(self, arch: str) -> nn.Module:
-        if self._memory is None:
-            self._memory = MemoryCheck(self.benchmark, self.space, self.profile, self.device)
-        self._memory(arch)
-        torch.manual_seed(self.seed)
-        return self.benchmark.build_network(self.space, arch).to(self.device)
-
-    def live_stats(self, model: nn.Module, needs: set[str]) -> NetStats:
-        inputs, targets = self.batch()
-        return extract_stats(model, inputs, targets, keep_on_device=True, copy=False, needs=needs,
-                             dtype=self.profile.torch_dtype)
-
-
 class ArchScorer:
     """Scores every proxy and network baseline of a sweep on one architecture, in one pass over its
     network (statistics are scored while live, never stored): what an executor's workers run."""
@@ -144,7 +106,7 @@ class ArchScorer:
                                    self.measurement.profile.classic_sites)
             scores.update({key: (values[name], True) for key, name in self.networks.items()})
         if self.expressions:
-            live = self.measurement.live_stats(model, self.needs())
+            live = self.measurement.stats(model, live=True, needs=self.needs())
             for key, proxy in self.expressions.items():
                 stats = live.only_sites(self.sites[key]) if key in self.sites else live
                 scores[key] = proxy.score_network(stats)
@@ -155,7 +117,7 @@ class ArchObserver(ArchScorer):
     """The ``norm_avt`` terms of every proxy on one architecture (calibration, one network at a time)."""
 
     def __call__(self, arch: str) -> dict[str, dict[Node, float]]:  # type: ignore[override]
-        live = self.measurement.live_stats(self.measurement.network(arch), self.needs())
+        live = self.measurement.stats(self.measurement.network(arch), live=True, needs=self.needs())
         return {key: proxy.observe(live.only_sites(self.sites[key]) if key in self.sites else live)
                 for key, proxy in self.expressions.items()}
 

@@ -187,6 +187,45 @@ class MemoryCheck:
         self._check_each = need > budget / 4
 
 
+class Measurement:
+    """How every architecture of a benchmark space is measured under a profile: its network built with
+    the seed on the device after the memory check (:class:`MemoryCheck`), and the one minibatch every
+    architecture sees (the same images for all, so scores are comparable). Pickled, it is only its
+    settings: a worker of an executor makes the batch and the memory check where it runs."""
+
+    def __init__(self, benchmark: Benchmark, space: str, profile: Profile, seed: int, device: str) -> None:
+        self.benchmark, self.space, self.profile = benchmark, space, profile
+        self.seed, self.device = seed, device
+        self._batch: tuple[Tensor, Tensor] | None = None
+        self._memory: MemoryCheck | None = None
+
+    def __getstate__(self) -> tuple[Benchmark, str, Profile, int, str]:
+        return self.benchmark, self.space, self.profile, self.seed, self.device
+
+    def __setstate__(self, state: tuple[Benchmark, str, Profile, int, str]) -> None:
+        self.__init__(*state)
+
+    def batch(self) -> tuple[Tensor, Tensor]:
+        if self._batch is None:
+            self._batch = input_batch(self.profile, self.seed, self.benchmark.num_classes)
+        return self._batch
+
+    def network(self, arch: str) -> nn.Module:
+        """The seeded network of ``arch`` on the device, once the memory check lets it be measured."""
+        if self._memory is None:
+            self._memory = MemoryCheck(self.benchmark, self.space, self.profile, self.device)
+        self._memory(arch)
+        torch.manual_seed(self.seed)
+        return self.benchmark.build_network(self.space, arch).to(self.device)
+
+    def stats(self, model: nn.Module, live: bool = False, needs: Collection[str] = INPUTS) -> NetStats:
+        """``model``'s statistics on the batch, on the device: copies, or ``live`` ones
+        (:func:`extract_stats` with ``copy=False``)."""
+        inputs, targets = self.batch()
+        return extract_stats(model, inputs, targets, keep_on_device=True, copy=not live, needs=needs,
+                             dtype=self.profile.torch_dtype)
+
+
 # ----------------------------------------------------------------------------------------- disk cache
 
 
@@ -272,8 +311,7 @@ class StatsCache:
         self.benchmark, self.space, self.seed = benchmark, space, seed
         self.profile = profile or get_profile(DEFAULT_PROFILE)
         self.device = str(resolve_device(device))
-        self._batch: tuple[Tensor, Tensor] | None = None
-        self._memory: MemoryCheck | None = None
+        self._measurement: Measurement | None = None
 
     def path(self, key: StatsKey) -> Path:
         return self.root / key.relative_path()
@@ -303,25 +341,12 @@ class StatsCache:
             raise ProxylangError("this statistics cache is not bound to a benchmark space")
         return StatsKey(self.space, arch, self.seed, self.profile.key(), variant)
 
-    def input_batch(self) -> tuple[Tensor, Tensor]:
-        """The one minibatch every architecture sees (same images for all, so scores are comparable)."""
-        if self._batch is None:
-            self._batch = input_batch(self.profile, self.seed, self.benchmark.num_classes)
-        return self._batch
-
-    def check_memory(self, arch: str) -> None:
-        """Refuse a network whose measurement would not fit the memory budget (:class:`MemoryCheck`)."""
-        if self._memory is None:
-            self._memory = MemoryCheck(self.benchmark, self.space, self.profile, self.device)
-        self._memory(arch)
-
     def compute(self, arch: str) -> NetStats:
         """Statistics of one of the benchmark's networks, without the cache."""
-        self.check_memory(arch)
-        torch.manual_seed(self.seed)
-        model = self.benchmark.build_network(self.space, arch).to(self.device)
-        inputs, targets = self.input_batch()
-        stats = extract_stats(model, inputs, targets, dtype=self.profile.torch_dtype, keep_on_device=True)
+        if self._measurement is None:
+            self.key(arch)  # not bound to a benchmark space: the error says so
+            self._measurement = Measurement(self.benchmark, self.space, self.profile, self.seed, self.device)
+        stats = self._measurement.stats(self._measurement.network(arch))
         stats.meta.update(space=self.space, arch=arch, seed=self.seed, profile=self.profile.key())
         return stats
 
