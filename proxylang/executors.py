@@ -20,7 +20,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType, TracebackType
-from typing import Any
+from typing import Any, Self
 
 from proxylang.errors import ProxylangError
 from proxylang.runtime import memory_budget_setting
@@ -33,7 +33,22 @@ CONNECT_TIMEOUT_S = 10.0
 AUTH_HINT = "; a cluster with token authentication needs RAY_AUTH_MODE=token here too"
 
 
-class Bound(ABC):
+class _Closing(ABC):
+    """Something to :meth:`close` when done, also as a context manager."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release what it holds."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+
+class Bound(_Closing):
     """An executor bound to one callable ``fn``; close it (or use it as a context manager) when done."""
 
     @abstractmethod
@@ -51,15 +66,8 @@ class Bound(ABC):
     def close(self) -> None:
         """Release what the binding holds (worker processes, the callable's copy on a cluster)."""
 
-    def __enter__(self) -> Bound:
-        return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 trace: TracebackType | None) -> None:
-        self.close()
-
-
-class Executor(ABC):
+class Executor(_Closing):
     """Where ``fn(item)`` runs; :meth:`bind` once per callable, then map it over any number of batches."""
 
     @abstractmethod
@@ -69,13 +77,6 @@ class Executor(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the executor itself (a Ray instance it started)."""
-
-    def __enter__(self) -> Executor:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 trace: TracebackType | None) -> None:
-        self.close()
 
 
 def _torch_threads(count: int) -> None:
