@@ -167,8 +167,6 @@ class Tiled(Eager):
         super().__init__(graph, stats, bounds, dtype)
         self.plan, self.block_elements = plan, block_elements
         self.steps = {step.typed.node: step for step in graph.steps}
-        self._checks = {region: [s in plan.checked_in_blocks for s in region.sources]
-                        for region in plan.regions.values()}
         self._sums: list[Tensor] = []  # float64 sums of block values, tested once per region
 
     def run(self) -> EagerValue:
@@ -187,7 +185,7 @@ class Tiled(Eager):
 
     def run_region(self, region: Region) -> dict[Node, list[Tensor]]:
         """Each combining primitive of ``region`` at every site, from blocks along its axis."""
-        sources, program, roots = self._program(region)
+        sources, checks, program, roots = self._program(region)
         first = next((i for i, s in enumerate(region.sources) if self.steps[s].typed.type.is_matrix), None)
         sites = len(sources[first]) if first is not None else 0
         out: dict[Node, list[Tensor]] = {root: [] for root in region.roots}
@@ -197,7 +195,7 @@ class Tiled(Eager):
             step = max(1, self.block_elements // max(across, 1))
             parts: list[list[tuple[Tensor, int]]] = [[] for _ in roots]
             for start in range(0, max(length, 1), step):
-                block = self.run_block(region, sources, program, site, start, step)
+                block = self.run_block(region, sources, checks, program, site, start, step)
                 for part, (slot, size_slot) in zip(parts, roots, strict=True):
                     part.append((block[slot], block[size_slot].shape[region.axis]))
             for root, part in zip(region.roots, parts, strict=True):
@@ -207,12 +205,12 @@ class Tiled(Eager):
         self._sums.clear()
         return out
 
-    def run_block(self, region: Region, sources: list[EagerValue], program: list[Instruction], site: int,
-                  start: int, size: int) -> list[EagerValue]:
+    def run_block(self, region: Region, sources: list[EagerValue], checks: list[bool],
+                  program: list[Instruction], site: int, start: int, size: int) -> list[EagerValue]:
         """The region's values on one block, ``size`` rows or columns from ``start`` at ``site``, in
-        slots: its sources, then its nodes."""
+        slots: its sources (``checks``: those whose finiteness is tested here), then its nodes."""
         block: list[EagerValue] = []
-        for value, check in zip(sources, self._checks[region], strict=True):
+        for value, check in zip(sources, checks, strict=True):
             if isinstance(value, list):
                 value = value[site]
                 if value.dim() == 2:
@@ -244,15 +242,18 @@ class Tiled(Eager):
         else:
             self._sums.append(value.sum(dtype=torch.float64))
 
-    def _program(self, region: Region) -> tuple[list[EagerValue], list[Instruction], list[tuple[int, int]]]:
-        """The region's source values, its nodes as instructions over numbered slots (sources first), and
-        each root's slot with the slot of its first argument (whose block size it is weighted by). Slots,
-        not nodes, key a block's values: a node's hash walks its whole subtree."""
+    def _program(self, region: Region) -> tuple[list[EagerValue], list[bool], list[Instruction],
+                                                list[tuple[int, int]]]:
+        """The region's source values and which of them are tested in blocks, its nodes as instructions
+        over numbered slots (sources first), and each root's slot with the slot of its first argument
+        (whose block size it is weighted by). Slots, not nodes, key a block's values: a node's hash walks
+        its whole subtree."""
         slots = {node: i for i, node in enumerate((*region.sources, *region.nodes))}
         sources = [self.constant(s.value) if isinstance(s, Num) else self.env[s] for s in region.sources]
         program = [(PRIMITIVES[n.op], tuple(slots[a] for a in self.steps[n].args)) for n in region.nodes]
         roots = [(slots[r], slots[self.steps[r].args[0]]) for r in region.roots]
-        return sources, program, roots
+        checks = [s in self.plan.checked_in_blocks for s in region.sources]
+        return sources, checks, program, roots
 
 
 Instruction = tuple[Primitive, tuple[int, ...]]  # a primitive and the slots of its arguments
