@@ -230,8 +230,21 @@ def _abslog(x: Tensor) -> Tensor:
     return torch.where(x == 0, 0.0, torch.log(x.abs()))
 
 
+GRAM_CHUNK = 1024  # columns per batched product in a gram of few, long rows
+
+
 def _gram(x: Tensor) -> Tensor:
-    return x @ x.transpose(-1, -2)
+    """``X Xᵀ``. Few long rows (a batch's activations: 8 × 65536) make one matmul slow on the CPU (an
+    8×8 output leaves the library little to split), so the columns are cut into chunks multiplied as a
+    batch and summed: 2× faster at 8 × 65536 float32 (2-core CPU), and exact for 0/1 codes alike."""
+    rows, columns = x.shape[-2], x.shape[-1]
+    whole = columns - columns % GRAM_CHUNK
+    if rows > 64 or whole < 2 * GRAM_CHUNK:
+        return x @ x.transpose(-1, -2)
+    chunks = x[..., :whole].unflatten(-1, (-1, GRAM_CHUNK)).transpose(-2, -3)  # (..., chunks, rows, chunk)
+    out = (chunks @ chunks.transpose(-1, -2)).sum(-3)
+    rest = x[..., whole:]
+    return out + rest @ rest.transpose(-1, -2) if rest.shape[-1] else out
 
 
 def promoted(*ts: Tensor) -> list[Tensor]:

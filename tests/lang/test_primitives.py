@@ -147,6 +147,16 @@ def test_hamming_is_float64_and_exact_past_two_to_the_24():
     assert PRIMITIVES["hamming"].kernel(ones, ones).tolist() == [[[0.0]]]
 
 
+@pytest.mark.parametrize("shape", [(1, 8, 65536), (2, 8, 5000), (1, 3, 2048), (1, 65, 4096), (1, 8, 100)])
+def test_gram_in_column_chunks_is_the_plain_product(shape):
+    # few long rows are multiplied in chunks of columns (plus the rest); 0/1 codes stay exact counts
+    x = torch.randn(shape, dtype=torch.float64)
+    torch.testing.assert_close(PRIMITIVES["gram"].kernel(x), x @ x.transpose(-1, -2))
+    codes = (x > 0).to(torch.float32)
+    exact = codes.double() @ codes.double().transpose(-1, -2)
+    assert torch.equal(PRIMITIVES["gram"].kernel(codes), exact.float())
+
+
 def test_counts_summed_over_sites_stay_exact():
     """Two ReLU sites of 2**23 + 1 and 2**23 features: row 0 positive, row 1 negative. Each site's count
     fits float32; their sum over sites, 2**24 + 1, needs the float64 of hamming and layersum."""

@@ -92,3 +92,18 @@ def test_tiled_flags_an_intermediate_nan_that_a_comparison_hides(real_stats, dty
     stats[0].G[-1] = stats[0].G[-1].clone()  # the fixture's own tensor when the dtype is unchanged
     stats[0].G[-1][0, 0] = float("inf")  # an input that only a region reads, checked in its blocks
     assert [v for _, v in tiled_scores("sum(lt(G, 1))", stats, 5)] == [False, True, True]
+
+
+def test_tiled_keeps_a_network_whose_finite_block_sums_overflow(real_stats):
+    # two float32 weights near the largest float overflow their block's sum, which is not a NaN: the
+    # region runs again with each block tested exactly, and the network stays valid, as in eager
+    stats = [s.to("cpu", torch.float32) for s in real_stats]
+    stats[0].W[0] = stats[0].W[0].clone()
+    stats[0].W[0].view(-1)[:2] = 3e38
+    text = "sum(lt(W, 1))"
+    expected = evaluate_eager(parse(text), stats)
+    got = tiled_scores(text, stats, 1 << 16)
+    assert [v for _, v in got] == expected[1].tolist() == [True] * len(stats)
+    assert [s for s, _ in got] == expected[0].tolist()
+    stats[0].W[0].view(-1)[2] = float("nan")  # and a NaN among them is still caught
+    assert [v for _, v in tiled_scores(text, stats, 1 << 16)] == [False, True, True]
