@@ -5,6 +5,7 @@ Files only (matplotlib's Agg backend), so plotting works on a headless machine a
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -38,22 +39,41 @@ def plot_search_curves(histories: Mapping[str, Sequence[Mapping]], path: str | P
     return _save(fig, path)
 
 
+CAPTION_WIDTH = 80  # characters per caption line: 7.5-point monospace across a 6-inch figure
+CAPTION_LINE = 0.15  # inches per caption line
+
+
+def proxy_caption(text: str, width: int = CAPTION_WIDTH) -> list[str]:
+    """The proxy's text in lines of at most ``width`` characters, whole: its own lines (``let``
+    bindings) kept and each long one broken at spaces, so nothing is cut off."""
+    return [piece for line in text.splitlines()
+            for piece in textwrap.wrap(line, width, subsequent_indent="    ") or [""]]
+
+
 def plot_proxy_vs_accuracy(scores: Sequence[float], accuracy: Sequence[float], path: str | Path,
-                           title: str) -> Path:
-    """One point per architecture, proxy score against trained accuracy; the title carries the Kd."""
-    fig, ax = plt.subplots(figsize=(5, 4), dpi=120)
+                           title: str, proxy: str = "") -> Path:
+    """One point per architecture, proxy score against trained accuracy; the title carries the Kd and
+    the proxy's whole text goes under the plot, wrapped, however long it is."""
+    caption = proxy_caption(proxy) if proxy else []
+    below = 0.55 + CAPTION_LINE * len(caption)  # inches under the axes: tick labels, x label, caption
+    height = 3.6 + below
+    fig, ax = plt.subplots(figsize=(6, height), dpi=120)
+    fig.subplots_adjust(left=0.13, right=0.97, top=1 - 0.4 / height, bottom=below / height)
     ax.scatter(np.asarray(scores), np.asarray(accuracy), s=10, alpha=0.7)
     ax.set_xlabel("proxy score")
     ax.set_ylabel("validation accuracy (%)")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    if caption:
+        fig.text(0.02, 0.1 / height, "\n".join(caption), family="monospace", fontsize=7.5, va="bottom")
+    return _save(fig, path, tight=False)
 
 
-def _save(fig: plt.Figure, path: str | Path) -> Path:
+def _save(fig: plt.Figure, path: str | Path, tight: bool = True) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return path

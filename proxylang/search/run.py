@@ -244,7 +244,7 @@ def run_evolve(benchmark: Benchmark, settings: RunSettings, out: Path, data_dir:
 
     plot_proxy_vs_accuracy(holdout[chosen].values, data.holdout_accuracy, out / "proxy-vs-accuracy.png",
                            f"{settings.space} holdout ({len(data.holdout_archs)} archs), "
-                           f"Kd {kendalls[chosen]['holdout']:.3f}\n{text[:90]}")
+                           f"Kd {kendalls[chosen]['holdout']:.3f}", proxy=text)
     plot_search_curves({s: r.history for s, r in results.items()}, out / "search-curve.png",
                        f"{benchmark.title} {settings.space} / {benchmark.task}")
 
