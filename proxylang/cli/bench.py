@@ -27,10 +27,18 @@ from proxylang.lang.check import check
 from proxylang.lang.parse import parse
 from proxylang.runtime import resolve_device
 from proxylang.schema import MAX_SEED
-from proxylang.scoring.baselines import BASELINES, library_expression
+from proxylang.scoring.baselines import BASELINES
 from proxylang.scoring.evaluate import PairedComparison, ProtocolResult, paired_bootstrap, sampled_protocol
 from proxylang.scoring.proxies import AVT_PRESAMPLE, presample
-from proxylang.scoring.sweep import Sweep, baseline_results, score_space
+from proxylang.scoring.sweep import (
+    REFERENCE,
+    BaselinePlan,
+    Sweep,
+    baseline_results,
+    rival_names,
+    rival_scores,
+    score_space,
+)
 from proxylang.stats.extract import default_cache_budget, default_cache_root
 from proxylang.stats.profiles import DEFAULT_PROFILE, MAX_BATCH, MAX_RESOLUTION, PROFILES, get_profile
 
@@ -134,8 +142,11 @@ SCORES_HEADER = ["arch", "score", "space", "valid", "proxy", "profile"]
               help="CSV with one arch,score,space,valid,proxy,profile row per scored architecture and "
                    "proxy, written as each network is scored.")
 @click.option("--against", multiple=True, metavar="NAME",
-              help="A library proxy (e.g. nwot) to compare with on the same archs: Kd difference, 95 %% "
-                   "bootstrap interval, share of resamples where the proxy ranks better. Repeatable.")
+              help="A proxy to compare with on the same archs: any baseline of proxylang baselines (e.g. "
+                   "nwot, jacov; scored as it scores them), any library proxy, ref:NAME for the data "
+                   "file's stored score (e.g. ref:jacov), or all (every baseline and stored score). Kd "
+                   "difference, 95 %% paired bootstrap interval, share of resamples where the proxy ranks "
+                   "better. Repeatable.")
 def eval_command(expr_files: tuple[str, ...], bench: str, space: str, sample: int, repeats: int,
                  bench_file: Path | None, data_dir: Path, arch_file: Path | None, profile: str,
                  images: Path | None, labels: Path | None, resolution: int | None, batch_size: int | None,
@@ -155,7 +166,7 @@ def eval_command(expr_files: tuple[str, ...], bench: str, space: str, sample: in
         nodes = {f"{i}:{source}": parse(text, source) for i, (text, source) in enumerate(sources)}
         for key, (_, source) in zip(nodes, sources, strict=True):
             check(nodes[key], source)  # before any network is built, located in its own file
-        rivals = {name: library_expression(name) for name in against}
+        rivals = {name: rival_names(against, sweep.truth(name)) for name in spaces}  # checked before work
         executor = open_executor(engine, address, sweep.device, workers)
         sweep = replace(sweep, executor=stack.enter_context(executor))
         labels_of = {key: source for key, (_, source) in zip(nodes, sources, strict=True)}
@@ -163,7 +174,8 @@ def eval_command(expr_files: tuple[str, ...], bench: str, space: str, sample: in
         for name in spaces:
             truth = sweep.truth(name)
             archs = sweep.benchmark.all_archs(name) if all_archs else truth.archs
-            scored = score_space(sweep, name, archs, {**nodes, **rivals},
+            plan = BaselinePlan.of([r for r in rivals[name] if not r.startswith(REFERENCE)], sweep.profile)
+            scored = score_space(sweep, name, archs, {**nodes, **plan.expressions}, plan.networks, plan.sites,
                                  calibration=presample(truth.archs, AVT_PRESAMPLE, seed),
                                  desc=f"{name} networks", on_scores=lambda a, s, sp=name: write_row(sp, a, s))
             known = _positions(archs, truth.archs)
@@ -175,8 +187,8 @@ def eval_command(expr_files: tuple[str, ...], bench: str, space: str, sample: in
                 if len(nodes) > 1:
                     click.echo(f"== {source}")
                 click.echo(protocol_table(name, result, len(truth.archs), sweep))
-                for rival in rivals:
-                    theirs = scored[rival]
+                for rival in rivals[name]:
+                    theirs = rival_scores(rival, truth, scored, archs)
                     click.echo(comparison_line(rival, paired_bootstrap(
                         scores, theirs.values[known], truth.accuracy, valid, theirs.valid[known], seed=seed)))
         if scores_out is not None:

@@ -30,6 +30,7 @@ from proxylang.lang.canonical import canonical_key
 from proxylang.lang.compile import CompiledProxy, compile_proxy
 from proxylang.lang.printer import to_text
 from proxylang.scoring.baselines import (
+    BASELINES,
     EXPRESSION_BASELINES,
     NETWORK_BASELINES,
     WHOLE_MODEL,
@@ -169,16 +170,60 @@ def score_space(sweep: Sweep, space: str, archs: Sequence[str], expressions: dic
             for name, key in keys.items()}
 
 
+REFERENCE = "ref:"  # a rival named ref:NAME is the data file's stored score of NAME
+
+
+@dataclass(frozen=True)
+class BaselinePlan:
+    """How named baselines are scored in a sweep, as ``proxylang baselines`` scores them: library
+    expressions (the classic ones on NASLib's sites, see :data:`WHOLE_MODEL`) and network baselines."""
+
+    expressions: dict[str, Node]
+    sites: dict[str, tuple[str, ...]]
+    networks: list[str]
+
+    @classmethod
+    def of(cls, names: Sequence[str], profile: Profile) -> BaselinePlan:
+        """The plan for ``names`` (an unknown name is an error naming it, before any network runs)."""
+        expressions = {n: library_expression(n) for n in names if n not in NETWORK_BASELINES}
+        classic = [n for n in expressions if n in EXPRESSION_BASELINES and n not in WHOLE_MODEL]
+        return cls(expressions, {n: profile.classic_sites for n in classic},
+                   [n for n in names if n in NETWORK_BASELINES])
+
+
+def rival_names(asked: Sequence[str], truth: SpaceTruth) -> list[str]:
+    """The proxies to compare with on ``truth``'s space: library proxies, network baselines and
+    ``ref:NAME`` (the file's stored scores); ``all`` is every baseline and every stored score."""
+    names: list[str] = []
+    for name in asked:
+        expanded = ([*BASELINES, *(REFERENCE + r for r in truth.reference_names())] if name == "all"
+                    else [name])
+        names += [n for n in expanded if n not in names]
+    for name in names:
+        if name.startswith(REFERENCE) and name[len(REFERENCE):] not in truth.reference_names():
+            raise ProxylangError(f"{truth.source} stores no {name[len(REFERENCE):]!r} score for every "
+                                 f"{truth.space} arch; stored: {', '.join(truth.reference_names())}")
+    return names
+
+
+def rival_scores(name: str, truth: SpaceTruth, scored: dict[str, Scores], archs: Sequence[str]) -> Scores:
+    """One rival's scores on ``archs``: from the sweep, or for ``ref:NAME`` from the data file (an
+    arch without a finite stored score counts as invalid)."""
+    if not name.startswith(REFERENCE):
+        return scored[name]
+    stored = truth.only(archs).reference_scores(name[len(REFERENCE):])
+    return Scores(stored, np.isfinite(stored))
+
+
 def baseline_scores(names: list[str], truth: SpaceTruth,
                     sweep: Sweep) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
     """Scores (and validity, for expression baselines) of every named baseline on every architecture,
     in one pass over the networks."""
-    expressions = {n: library_expression(n) for n in names if n in EXPRESSION_BASELINES}
-    sites = {n: sweep.profile.classic_sites for n in expressions if n not in WHOLE_MODEL}
-    networks = [n for n in names if n in NETWORK_BASELINES]
-    scored = score_space(sweep, truth.space, truth.archs, expressions, networks, sites,
+    plan = BaselinePlan.of(names, sweep.profile)
+    scored = score_space(sweep, truth.space, truth.archs, plan.expressions, plan.networks, plan.sites,
                          presample(truth.archs, AVT_PRESAMPLE, sweep.seed), f"{truth.space} baselines")
-    return {name: (scored[name].values, None if name in networks else scored[name].valid) for name in names}
+    return {name: (scored[name].values, None if name in plan.networks else scored[name].valid)
+            for name in names}
 
 
 def baseline_results(names: list[str], truth: SpaceTruth, sweep: Sweep, sample: int,

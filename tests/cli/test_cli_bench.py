@@ -14,6 +14,7 @@ from torch import nn
 from proxylang.bench import BENCHMARKS
 from proxylang.bench.transnas import TRANSNAS
 from proxylang.cli.bench import baselines_command, eval_command
+from proxylang.scoring.baselines import BASELINES
 from proxylang.stats.profiles import get_profile
 
 ARCHS = ["(1, 2)", "(2, 2)", "(3, 1)", "(1, 1)", "(3, 3)", "(2, 3)"]
@@ -129,6 +130,27 @@ def test_eval_against_a_library_proxy(bench, tmp_path):
     assert "Kd +0.000 (95 % bootstrap interval +0.000 to +0.000; ranks better in 0 %" in lines[0]
     unknown = CliRunner().invoke(eval_command, [*args, "--against", "nowt"])
     assert unknown.exit_code == 2 and "no proxy named 'nowt' in the library" in unknown.output
+
+
+def test_eval_against_network_baselines_and_the_files_stored_scores(bench, tmp_path):
+    expr = tmp_path / "p.px"
+    expr.write_text("frobenius(W)\n")
+    args = [str(expr), *common(bench, tmp_path)]
+    result = CliRunner().invoke(eval_command, [*args, "--against", "flops", "--against", "ref:params",
+                                               "--against", "ref:jacov"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split(": Kd")[0]: line for line in result.stdout.splitlines() if line.startswith("vs ")}
+    assert list(lines) == ["vs flops", "vs ref:params", "vs ref:jacov"]
+    # the stored params score is the accuracy itself (Kd 1): the proxy ranks worse on every resample
+    assert "ranks better in 0 %" in lines["vs ref:params"]
+    assert "interval" in lines["vs flops"]
+    everything = CliRunner().invoke(eval_command, [*args, "--against", "all"])
+    assert everything.exit_code == 0, everything.output
+    rivals = [line.split(": Kd")[0][3:] for line in everything.stdout.splitlines() if line.startswith("vs ")]
+    assert rivals == [*BASELINES, "ref:jacov", "ref:params"]
+    missing = CliRunner().invoke(eval_command, [*args, "--against", "ref:nwot"])
+    assert missing.exit_code == 2 and "stores no 'nwot' score for every micro arch; stored: jacov, params" \
+        in missing.output
 
 
 def test_baselines_table_json_and_reference_agreement(bench, tmp_path):
