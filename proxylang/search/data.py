@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from proxylang.bench.benchmark import Benchmark
+from proxylang.bench.benchmark import Benchmark, SpaceTruth
 from proxylang.errors import MemoryBudgetError, ProxylangError
 from proxylang.executors import Executor, LocalExecutor
 from proxylang.lang.ast import Node
@@ -187,11 +187,9 @@ class SearchData:
     config: DataConfig
     train: Split
     val: Split
-    holdout_archs: list[str]
+    holdout: SpaceTruth  # the archs of the final report, their accuracy and the file's reference scores
     unseen_archs: list[str]  # every arch outside train and val, for proxylang eval/baselines --archs
-    holdout_accuracy: np.ndarray
     presample_archs: list[str]
-    reference: dict[str, np.ndarray]  # the data file's stored proxy scores on the holdout archs
     cache: StatsCache
 
     def fitness(self) -> ProxyFitness:
@@ -202,15 +200,18 @@ class SearchData:
     def train_stats(self, arch: str) -> NetStats:
         return thinned_stats(self.cache, arch, self.config.thin)
 
+    def sweep(self, executor: Executor | None = None) -> Sweep:
+        """How ``proxylang eval`` and ``baselines`` measure this space (sharing their score store)."""
+        cache = self.cache
+        return Sweep(cache.benchmark, cache.profile, cache.seed, cache.device, cache.root,
+                     executor=executor or LocalExecutor())
+
     def full_scores(self, nodes: Mapping[str, Node], archs: Sequence[str],
                     executor: Executor | None = None) -> dict[str, Scores]:
-        """Scores of each proxy on the full statistics of ``archs``, as ``proxylang eval`` takes them (and
-        sharing its score store); norm_avt is calibrated on the train pre-sample."""
-        cache = self.cache
-        sweep = Sweep(cache.benchmark, cache.profile, cache.seed, cache.device, cache.root,
-                      executor=executor or LocalExecutor())
-        return score_space(sweep, self.space, archs, dict(nodes), calibration=self.presample_archs,
-                           desc="full statistics")
+        """Scores of each proxy on the full statistics of ``archs``, as ``proxylang eval`` takes them;
+        norm_avt is calibrated on the train pre-sample."""
+        return score_space(self.sweep(executor), self.space, archs, dict(nodes),
+                           calibration=self.presample_archs, desc="full statistics")
 
 
 def thinned_stats(cache: StatsCache, arch: str, stride: int) -> NetStats:
@@ -235,13 +236,12 @@ def load_search_data(benchmark: Benchmark, space: str, data_dir: str | Path | No
     cache = StatsCache(cache_dir, benchmark=benchmark, space=space, profile=config.measurement(),
                        seed=config.stats_seed, device="cpu")
     train, val, holdout = (truth.only(names[split]) for split in ("train", "val", "holdout"))
-    reference = {name: holdout.reference_scores(name) for name in holdout.reference_names()}
     return SearchData(
         space=space, config=config,
         train=_thinned_split(cache, train.archs, train.accuracy, config.thin, "train"),
         val=_thinned_split(cache, val.archs, val.accuracy, config.thin, "val"),
-        holdout_archs=holdout.archs, unseen_archs=names["unseen"], holdout_accuracy=holdout.accuracy,
-        presample_archs=names["train"][: config.presample], reference=reference, cache=cache)
+        holdout=holdout, unseen_archs=names["unseen"], presample_archs=names["train"][: config.presample],
+        cache=cache)
 
 
 def thin(stats: NetStats, stride: int) -> NetStats:

@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
 from proxylang.bench.benchmark import Benchmark
@@ -31,11 +30,13 @@ from proxylang.files import atomic_write, read_json, read_text, writable_folder
 from proxylang.lang.ast import Call, Node
 from proxylang.lang.printer import to_text
 from proxylang.schema import from_mapping
-from proxylang.scoring.baselines import EXPRESSION_BASELINES, library_expression
-from proxylang.scoring.evaluate import correlations
+from proxylang.scoring.baselines import BASELINES, EXPRESSION_BASELINES, library_expression
+from proxylang.scoring.evaluate import paired_bootstrap, sampled_protocol
+from proxylang.scoring.sweep import REFERENCE, BaselinePlan, rival_scores, score_space
 from proxylang.search.data import (
     DataConfig,
     ProxyFitness,
+    SearchData,
     expression_operators,
     load_search_data,
     split_kendall,
@@ -44,6 +45,11 @@ from proxylang.search.engine import STRATEGIES, Search, SearchConfig, SearchResu
 from proxylang.search.plots import plot_proxy_vs_accuracy, plot_search_curves
 
 STRATEGY_CHOICES = (*STRATEGIES, "both")
+# The holdout report's rivals by default: the baselines a CPU scores in about a second per network. The
+# other network baselines (jacov, synflow, ...) take 10-20 s each there; their stored reference scores
+# are always compared, and compare_with = [...] or `proxylang eval best.px --against all` adds our own.
+COMPARED = (*EXPRESSION_BASELINES, "flops")
+REPORT_SAMPLE, REPORT_REPEATS = 50, 10  # SasWOT's protocol: Kd on 10 draws of 50 archs
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class RunSettings:
     strategy: str = "evolution"
     start_with: tuple[str, ...] = EXPRESSION_BASELINES
     ensemble_with: tuple[str, ...] = ("nwot",)
+    compare_with: tuple[str, ...] = COMPARED  # baselines the holdout report compares best.px with
     data: DataConfig = field(default_factory=DataConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
 
@@ -63,6 +70,10 @@ class RunSettings:
                                  f"{', '.join(STRATEGY_CHOICES)}")
         for name in (*self.start_with, *self.ensemble_with):
             library_expression(name)  # an unknown name fails here, before any statistic is extracted
+        for name in self.compare_with:
+            if name not in BASELINES:
+                raise ProxylangError(f"unknown baseline {name!r} in compare_with; expected some of "
+                                     f"{', '.join(BASELINES)}")
 
     def strategies(self) -> tuple[str, ...]:
         return STRATEGIES if self.strategy == "both" else (self.strategy,)
@@ -178,8 +189,8 @@ def _run_strategy(strategy: str, settings: RunSettings, fitness: ProxyFitness, o
         return search.run(on_generation=_progress_line(bar))
 
 
-def _round(kds: dict[str, float]) -> dict[str, float | None]:
-    return {k: (None if math.isnan(v) else round(v, 4)) for k, v in kds.items()}
+def _round(figures: dict[str, float]) -> dict[str, float | None]:
+    return {k: (None if math.isnan(v) else round(v, 4)) for k, v in figures.items()}
 
 
 def _final_candidates(results: dict[str, SearchResult[Node]], partners: tuple[str, ...]) -> dict[str, Node]:
@@ -196,6 +207,38 @@ def _write_archs(path: Path, archs: list[str], what: str) -> None:
     """An architecture list for ``proxylang eval/baselines --archs``, so they report on the same archs."""
     header = f"# {what}; the search never read them (proxylang eval/baselines --archs this file)\n"
     atomic_write(path, header + "".join(f"{a}\n" for a in archs))
+
+
+def holdout_report(data: SearchData, candidates: dict[str, Node], chosen: str, settings: RunSettings,
+                   executor: Executor | None) -> dict[str, Any]:
+    """The final figures, on the holdout's full statistics: each candidate's and each rival's Kd on the
+    whole holdout (invalid scores ranked last, as ``proxylang eval`` does) and on SasWOT's sampled
+    protocol, and best.px against every rival in a paired bootstrap. Rivals are the ``compare_with``
+    baselines, scored as ``proxylang baselines`` scores them (sharing its score store), and every score
+    the data file stores (``ref:NAME``)."""
+    holdout, sweep = data.holdout, data.sweep(executor)
+    rivals = [*settings.compare_with, *(REFERENCE + name for name in holdout.reference_names())]
+    plan = BaselinePlan.of([r for r in rivals if not r.startswith(REFERENCE)], sweep.profile)
+    scored = score_space(sweep, data.space, holdout.archs, {**candidates, **plan.expressions}, plan.networks,
+                         plan.sites, calibration=data.presample_archs, desc="holdout")
+    every = {**{n: scored[n] for n in candidates}, **{r: rival_scores(r, holdout, scored, holdout.archs)
+                                                     for r in rivals}}
+    proxies, seed = {}, settings.data.seed
+    for name, found in every.items():
+        protocol = sampled_protocol(found.values, holdout.accuracy, found.valid, REPORT_SAMPLE,
+                                    REPORT_REPEATS, seed)
+        proxies[name] = {"full": protocol.full.kendall, "invalid": protocol.full.invalid,
+                         "sample_mean": protocol.mean["kendall"], "sample_std": protocol.std["kendall"]}
+    best = every[chosen]
+    best_vs = {}
+    for rival in rivals:
+        theirs = every[rival]
+        found = paired_bootstrap(best.values, theirs.values, holdout.accuracy, best.valid, theirs.valid,
+                                 seed=seed)
+        best_vs[rival] = {"difference": found.difference, "low": found.low, "high": found.high,
+                          "ahead": found.ahead}
+    return {"proxies": proxies, "best_vs": best_vs, "scores": {n: found.values for n, found in every.items()},
+            "protocol": {"sample": min(REPORT_SAMPLE, len(holdout.archs)), "repeats": REPORT_REPEATS}}
 
 
 def run_evolve(benchmark: Benchmark, settings: RunSettings, out: Path, data_dir: Path | None,
@@ -228,23 +271,18 @@ def run_evolve(benchmark: Benchmark, settings: RunSettings, out: Path, data_dir:
     chosen = max(usable, key=lambda n: kendalls[n]["val_full"])
     text = to_text(candidates[chosen])
     atomic_write(out / "best.px", text + "\n")
-    _write_archs(out / "holdout-archs.txt", data.holdout_archs,
+    _write_archs(out / "holdout-archs.txt", data.holdout.archs,
                  f"the {settings.space} holdout in summary.json")
     _write_archs(out / "unseen-archs.txt", data.unseen_archs,
                  f"every {settings.space} architecture outside the train and validation splits")
 
-    baselines = {f"baseline {b}": library_expression(b) for b in EXPRESSION_BASELINES}
-    holdout = data.full_scores({**candidates, **baselines}, data.holdout_archs, executor)
-    invalid = {}
-    for name, scored in holdout.items():  # as proxylang eval reports: invalid scores rank last
-        found = correlations(scored.values, data.holdout_accuracy, scored.valid)
-        kendalls.setdefault(name, {})["holdout"], invalid[name] = found.kendall, found.invalid
-    reference = {name: split_kendall(scores, np.isfinite(scores), data.holdout_accuracy)[0]
-                 for name, scores in data.reference.items()}
-
-    plot_proxy_vs_accuracy(holdout[chosen].values, data.holdout_accuracy, out / "proxy-vs-accuracy.png",
-                           f"{settings.space} holdout ({len(data.holdout_archs)} archs), "
-                           f"Kd {kendalls[chosen]['holdout']:.3f}", proxy=text)
+    report = holdout_report(data, candidates, chosen, settings, executor)
+    for name, entry in report["proxies"].items():
+        if name in kendalls:
+            kendalls[name]["holdout"] = entry["full"]
+    plot_proxy_vs_accuracy(report["scores"][chosen], data.holdout.accuracy, out / "proxy-vs-accuracy.png",
+                           f"{settings.space} holdout ({len(data.holdout.archs)} archs), "
+                           f"Kd {show_kd(kendalls[chosen]['holdout'])}", proxy=text)
     plot_search_curves({s: r.history for s, r in results.items()}, out / "search-curve.png",
                        f"{benchmark.title} {settings.space} / {benchmark.task}")
 
@@ -252,7 +290,7 @@ def run_evolve(benchmark: Benchmark, settings: RunSettings, out: Path, data_dir:
         "space": settings.space,
         "settings": settings_json(settings),
         "archs": {"train": len(data.train.archs), "val": len(data.val.archs),
-                  "holdout": len(data.holdout_archs)},
+                  "holdout": len(data.holdout.archs)},
         "seconds": {"statistics": round(stats_seconds, 1), "search": round(search_seconds, 1),
                     "total": round(time.perf_counter() - start, 1)},
         "strategies": {s: {"best": to_text(r.best.candidate), "evaluations": r.evaluations,
@@ -261,10 +299,11 @@ def run_evolve(benchmark: Benchmark, settings: RunSettings, out: Path, data_dir:
                        for s, r in results.items()},
         "kendall": {name: _round(kds) for name, kds in kendalls.items()},
         "texts": {name: to_text(node) for name, node in candidates.items()},
-        "holdout_invalid": {name: n for name, n in invalid.items() if n},
         "chosen": chosen,
         "best_px": text,
-        "reference_holdout_kendall": _round(reference),
+        "holdout": {name: _round(entry) for name, entry in report["proxies"].items()},
+        "best_vs": {name: _round(found) for name, found in report["best_vs"].items()},
+        "protocol": report["protocol"],
         "profile": {"key": data.cache.profile.key(), "settings": data.cache.profile.describe()},
     }
     atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")

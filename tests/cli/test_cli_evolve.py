@@ -34,6 +34,11 @@ def test_small_run_writes_its_outputs_and_resumes_after_ctrl_c(tmp_path, monkeyp
     summary = json.loads((tmp_path / "whole" / "summary.json").read_text())
     assert summary["strategies"]["random"]["evaluations"] == summary["strategies"]["evolution"]["evaluations"]
     assert summary["best_px"] == (tmp_path / "whole" / "best.px").read_text().strip()
+    # the holdout report: best.px against each compare_with baseline and each score the data file stores
+    stored = [f"ref:{name}" for name in TRANSNAS.load_truth("micro").reference_names()]
+    assert list(summary["best_vs"]) == [*run.COMPARED, *stored]
+    assert set(summary["holdout"]) >= {summary["chosen"], *run.COMPARED, *stored}
+    assert "best.px minus rival (95 % paired bootstrap)" in whole.output and "ref:jacov" in whole.output
     everything = TRANSNAS.load_truth("micro")
     unseen = TRANSNAS.listed(everything, tmp_path / "whole" / "unseen-archs.txt").archs
     assert len(unseen) == len(everything.archs) - summary["archs"]["train"] - summary["archs"]["val"]
