@@ -121,6 +121,11 @@ def test_guarded_kernels_at_zero():
     for constant in (torch.zeros(3, 4), torch.full((3, 4), 0.1), torch.full((1, 1), -7.0)):
         normalized = PRIMITIVES["normalize"].kernel(OneMatrix(constant), constant)
         assert normalized.tolist() == torch.zeros_like(constant).tolist()
+    # NaN stays NaN through every guard (it must invalidate the network); 1/inf is 0
+    odd = torch.tensor([float("nan"), float("inf")])
+    assert f["invert"](odd)[0].isnan() and f["invert"](odd)[1] == 0.0
+    assert f["log"](odd)[0].isnan() and f["log"](odd)[1] == float("inf")
+    assert f["div"](odd, torch.tensor(2.0))[0].isnan() and f["div"](torch.ones(2), odd)[0].isnan()
     assert PRIMITIVES["abslog"].keeps_finite and not PRIMITIVES["invert"].keeps_finite
 
 
