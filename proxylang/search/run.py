@@ -79,17 +79,14 @@ class RunSettings:
         return STRATEGIES if self.strategy == "both" else (self.strategy,)
 
 
-# Sized to finish on 2 CPU cores in well under 30 minutes, statistics extraction included. Macro gets a
-# larger train split: its good proxies (NWOT, activation counts, ...) lie within ~0.03 Kd of each other
-# while Kd on 40 archs has a standard deviation of ~0.05, so a 40-arch fitness picks by noise there
-# (measured: the evolved best tied NWOT on unseen archs). Macro candidates are cheap (mostly R-based), so
-# 3x the archs still fits the budget; micro's W/G candidates cost more, and 40 archs already generalise.
+# Sized to finish on 2 CPU cores within 30 minutes, statistics extraction included. The train split is
+# 300 archs because Kd on n archs has a standard deviation of about 0.59/sqrt(n) (0.094 at 40, 0.033 at
+# 300; benchmarks/fitness_noise.py), which at 40 archs orders candidates 0.02-0.04 Kd apart the wrong way
+# a third of the time. Thinning by 16 instead of 8 pays for it: candidates run 3.2x faster and their Kd
+# agrees with thin-8 Kd at Pearson 0.996 (mean |difference| 0.013; benchmarks/thin_agreement.py).
 DEFAULT_SEARCH = SearchConfig(population=20, iterations=30, offspring=10, pool=10, top_k=5)
-DEFAULTS = {
-    "micro": RunSettings(space="micro", strategy="both", search=DEFAULT_SEARCH),
-    "macro": RunSettings(space="macro", strategy="both", search=DEFAULT_SEARCH,
-                         data=DataConfig(train=120, val=40)),
-}
+DEFAULTS = {space: RunSettings(space=space, strategy="both", search=DEFAULT_SEARCH)
+            for space in ("micro", "macro")}
 
 
 def read_toml(path: Path) -> dict[str, Any]:
