@@ -1,4 +1,6 @@
+import pytest
 from click.testing import CliRunner
+from conftest import REPO
 
 from proxylang.cli.main import main
 from segsearch.cli import main as segsearch_main
@@ -53,3 +55,13 @@ def test_bad_options_are_one_line_for_both_commands():
         assert result.exit_code == 2, (args, result.output)
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], (args, result.output)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "examples").glob("*.px")), ids=lambda p: p.name)
+def test_every_example_proxy_checks_and_is_in_canonical_text(path):
+    # the shipped evolved proxies are written as the printer writes them, so eval/store keys match best.px
+    result = run("check", str(path))
+    assert result.exit_code == 0, result.output
+    expression = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    if path.name.startswith("evolved_"):
+        assert result.stdout.split("  : ")[0] == "\n".join(expression)
