@@ -235,7 +235,7 @@ def holdout_report(data: SearchData, candidates: dict[str, Node], chosen: str, s
         best_vs[rival] = {"difference": found.difference, "low": found.low, "high": found.high,
                           "ahead": found.ahead}
     return {"proxies": proxies, "best_vs": best_vs, "scores": {n: found.values for n, found in every.items()},
-            "protocol": {"sample": min(REPORT_SAMPLE, len(holdout.archs)), "repeats": REPORT_REPEATS}}
+            "protocol": {"sample": protocol.sample, "repeats": protocol.repeats}}
 
 
 def run_evolve(benchmark: Benchmark, settings: RunSettings, out: Path, data_dir: Path | None,
