@@ -12,7 +12,7 @@ peak so far; GPU: ``torch.cuda.max_memory_allocated`` per phase). Network buildi
 separately. Each network runs ``--repeats`` times per phase, the phases taking turns, and the fastest
 run counts, since the machine is shared.
 
-    python benchmarks/stats_speed.py [--archs 6] [--repeats 5] [--profile lite]
+    python benchmarks/stats_speed.py [--archs 6] [--repeats 5] [--profile lite] [--devices cpu,cuda]
 """
 
 from __future__ import annotations
@@ -102,6 +102,8 @@ def run(space: str, device: str, args: argparse.Namespace) -> None:
     saswot = compile_proxy(parse(SASWOT.read_text(), str(SASWOT)))
     saswot.calibrate_on([saswot.observe(live_stats(m, x, y, saswot)) for m in models])
     rows = [measure(m, x, y, device, args.repeats, saswot) for m in models]
+    if args.trace:
+        trace_live(models[0], x, y, saswot, device)
     n = len(archs)
     total = {phase: sum(r[phase] for r in rows) for phase in PHASES}
     peak = {phase: max(r[f"{phase} peak"] for r in rows) for phase in PHASES}
@@ -111,6 +113,22 @@ def run(space: str, device: str, args: argparse.Namespace) -> None:
     for phase in PHASES:
         print(f"  {LABELS[phase]:<44}{n / total[phase]:7.2f} archs/s   rate vs plain "
               f"x{total['plain'] / total[phase]:.2f}   peak {kind} {peak[phase]:7.0f} MB")
+
+
+def trace_live(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, proxy: CompiledProxy,
+               device: str) -> None:
+    """Where extract-and-score spends its time on one network: torch.profiler's top operators by self
+    time on the host and, on a GPU, on the device (what to make faster next)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
+    with profile(activities=activities) as prof:
+        proxy.score_network(live_stats(model, x, y, proxy))
+        sync(device)
+    averages = prof.key_averages()
+    print(averages.table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=40))
+    if device.startswith("cuda"):
+        print(averages.table(sort_by="self_cuda_time_total", row_limit=10, max_name_column_width=40))
 
 
 PHASES = ("plain", "extract", "copy+score", "live")
@@ -128,8 +146,12 @@ def main() -> None:
                                                   "else ../shared/benchmarks]")
     parser.add_argument("--spaces", default="micro,macro")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per network (the fastest counts)")
+    parser.add_argument("--trace", action="store_true",
+                        help="profile extract-and-score on each space's first network")
+    parser.add_argument("--devices", help="comma-separated, e.g. cuda [default: cpu, and cuda when present]")
     args = parser.parse_args()
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = (args.devices.split(",") if args.devices
+               else ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     print(f"{PROFILES[args.profile].describe()}; torch threads {torch.get_num_threads()}")
     for device in devices:
         for space in args.spaces.split(","):

@@ -3,4 +3,5 @@ but not installed."""
 
 from proxylang.cli.main import main
 
-main()
+if __name__ == "__main__":  # a spawned worker process imports this module too
+    main()

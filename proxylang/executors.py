@@ -26,6 +26,7 @@ from proxylang.errors import ProxylangError
 from proxylang.runtime import memory_budget_setting
 
 ENGINES = ("local", "ray")
+START_METHODS = ("fork", "spawn")
 RAY_MISSING = "--engine ray needs Ray: pip install -e '.[ray]'"
 TASKS_PER_SLOT = 4  # Ray tasks in flight per task slot of the cluster: enough to keep it busy, bounded
 CONNECT_TIMEOUT_S = 10.0
@@ -90,11 +91,14 @@ def _torch_threads(count: int) -> None:
 _WORKER_FN: Callable[[Any], Any] | None = None
 
 
-def _init_worker() -> None:
-    """Workers leave Ctrl-C to the parent, which stops the pool and tells the user how to resume. They
-    run torch on one thread: a forked child that inherits the parent's OpenMP thread pool hangs in its
-    first parallel torch op (measured: ``--workers 2`` never returned on TransNAS statistics), which is
-    why torch's own DataLoader workers do the same."""
+def _init_worker(fn: Callable[[Any], Any]) -> None:
+    """Workers keep ``fn`` (inherited through a fork, pickled once per worker when spawned) and leave
+    Ctrl-C to the parent, which stops the pool and tells the user how to resume. They run torch on one
+    thread: a forked child that inherits the parent's OpenMP thread pool hangs in its first parallel
+    torch op (measured: ``--workers 2`` never returned on TransNAS statistics), which is why torch's
+    own DataLoader workers do the same."""
+    global _WORKER_FN
+    _WORKER_FN = fn
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _torch_threads(1)
 
@@ -106,16 +110,15 @@ def _worker_call(job: tuple[int, Any]) -> tuple[int, Any]:
 
 
 class _LocalBound(Bound):
-    """``fn`` in this process, or in forked processes that share the parent's data read-only (the
-    callable reaches them through the fork, never pickled)."""
+    """``fn`` in this process, or in a pool of worker processes started by ``start``: forked ones share
+    the parent's data read-only (the callable reaches them through the fork, never pickled)."""
 
-    def __init__(self, fn: Callable[[Any], Any], workers: int) -> None:
-        global _WORKER_FN
+    def __init__(self, fn: Callable[[Any], Any], workers: int, start: str) -> None:
         self._fn = fn
         self._pool = None
         if workers > 1:
-            _WORKER_FN = fn
-            self._pool = multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker)
+            context = multiprocessing.get_context(start)
+            self._pool = context.Pool(workers, initializer=_init_worker, initargs=(fn,))
 
     def as_completed(self, items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
         if self._pool is None or len(items) < 2:  # one item is not worth a round trip
@@ -132,15 +135,21 @@ class _LocalBound(Bound):
 
 
 class LocalExecutor(Executor):
-    """``fn`` in this process (``workers == 1``) or in a pool of ``workers`` forked processes."""
+    """``fn`` in this process (``workers == 1``) or in a pool of ``workers`` processes, forked by
+    default. Workers that use a GPU must be spawned (``start="spawn"``, ``fn`` then picklable): CUDA
+    cannot run in a child forked from a process that has asked CUDA anything, even only whether a
+    device is present."""
 
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self, workers: int = 1, start: str = "fork") -> None:
         if workers < 1:
             raise ProxylangError(f"the number of workers must be at least 1, got {workers}")
-        self.workers = workers
+        if start not in START_METHODS:
+            raise ProxylangError(f"unknown start method {start!r}; expected one of "
+                                 f"{', '.join(START_METHODS)}")
+        self.workers, self.start = workers, start
 
     def bind(self, fn: Callable[[Any], Any]) -> Bound:
-        return _LocalBound(fn, self.workers)
+        return _LocalBound(fn, self.workers, self.start)
 
     def close(self) -> None:
         """Nothing to release: each binding stops its own pool."""
@@ -298,7 +307,7 @@ def make_executor(engine: str, address: str | None = None, workers: int = 1,
     if engine == "local":
         if address is not None:
             raise ProxylangError("--address names a Ray cluster: it needs --engine ray")
-        return LocalExecutor(workers)
+        return LocalExecutor(workers, start="spawn" if gpus_per_task > 0 else "fork")
     if workers > 1:
         raise ProxylangError("--workers is for the local engine; --engine ray uses every CPU of the cluster")
     return RayExecutor(address, gpus_per_task=gpus_per_task)

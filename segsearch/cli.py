@@ -131,7 +131,7 @@ def calibrated(table: LatencyTable, size: tuple[int, int]) -> Calibration:
 
 
 def calibration_text(calibration: Calibration) -> str:
-    return f"sum of parts x {calibration.ratio:.3f}, calibrated on {calibration.networks} networks"
+    return f"parts x {calibration.ratio:.3f}, calibrated on {calibration.networks} networks"
 
 
 def load_proxy(path: Path, device: torch.device) -> CompiledProxy:

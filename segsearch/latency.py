@@ -3,13 +3,19 @@
 Measuring a whole network at 1024x2048 takes seconds on a CPU, too slow for every candidate of a
 search. The lookup table times each *part* of a network (stem, every cell, every branch decoder, the
 fusion head) once at the input shape it sees, keyed by its configuration and shape, and predicts a
-network's latency from the sum of its parts; parts recur across architectures, so after a few
-candidates most lookups are free. Parts timed alone do not add up to the whole: on a GPU the next
-part's kernels are launched while the previous part runs (the H100 sum overestimated by 30 %), on a
-CPU caches and memory traffic differ. So the table is *calibrated* at each input size on a few seeded
-random students measured whole (:class:`Calibration`), and predicts the sum times the fitted ratio.
-``benchmarks/segsearch_latency.py`` reports how well the raw sum and the calibrated prediction predict
-the measured latency.
+network's latency from its parts; parts recur across architectures, so after a few candidates most
+lookups are free.
+
+On a GPU, parts timed alone do not add up to the whole: in the whole network the host launches the
+next part's kernels while the GPU still runs the previous part's, so launch time and kernel time
+overlap (the sum of parts each timed from launch to finish overestimated an H100's latency by 30 %).
+So on a GPU each part gets two times: its kernels' own time (timed with the GPU held busy by a spin
+kernel while the part is launched behind it, so no launch gap is counted) and the host's time to
+launch it; the prediction is the slower of the two streams, ``max(sum of kernel times, sum of launch
+times)``. On a CPU the two are one wall-clock time and the prediction is their sum. Caches, memory
+traffic and the glue between parts still differ, so the table is *calibrated* at each input size on a
+few seeded random students measured whole (:class:`Calibration`) and predicts the model times the
+fitted ratio. ``benchmarks/segsearch_latency.py`` reports how well each predicts measured latency.
 
 Timing is batch 1 in inference mode after a warm-up: CUDA events around the calls on a GPU (the
 clock stops when the kernels finish, not when they are queued), wall clock on a CPU.
@@ -37,8 +43,11 @@ from proxylang.files import atomic_write, read_json
 from segsearch.network import LatencyBlock, SegNet, build_network
 from segsearch.space import Arch, random_arch
 
-TABLE_FORMAT = "segsearch-latency/2"
-READABLE_FORMATS = ("segsearch-latency/1", TABLE_FORMAT)  # /1: parts only, calibrated when first needed
+TABLE_FORMAT = "segsearch-latency/3"
+# /1 (parts only, calibrated when first needed) and /2 hold the same CPU times as /3; their GPU times ran
+# from launch to finish, which /3 splits into kernel and launch time
+READABLE_FORMATS = ("segsearch-latency/1", "segsearch-latency/2", TABLE_FORMAT)
+SPIN_CYCLES = 1_000_000  # the spin kernel that is timed once to learn the GPU's cycles per millisecond
 CALIBRATION_NETWORKS = 5
 CALIBRATION_SEED = "segsearch-latency-calibration"  # a stream of its own: never the students evaluated
 
@@ -85,6 +94,55 @@ def time_call(fn: Callable[[], object], device: torch.device, warmup: int, repea
             fn()
             times.append((time.perf_counter() - t0) * 1000.0)
     return statistics.median(times)
+
+
+@torch.no_grad()
+def time_part(fn: Callable[[], object], device: torch.device, warmup: int,
+              repeats: int) -> tuple[float, float]:
+    """Median milliseconds of one call of ``fn`` as ``(kernel time, launch time)``. On a GPU: the
+    kernels' own time, the GPU held busy by a spin kernel while the call is launched behind it (so the
+    events bracket the kernels back to back, with no launch gap), and the host's time to launch them.
+    On a CPU both are the wall-clock time of :func:`time_call`."""
+    if device.type != "cuda":
+        ms = time_call(fn, device, warmup, repeats)
+        return ms, ms
+    launch_ms = []
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize(device)
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        launch_ms.append((time.perf_counter() - t0) * 1000.0)
+        torch.cuda.synchronize(device)
+    launch = statistics.median(launch_ms)
+    spin = int(SPIN_CYCLES * (1 + 2 * max(launch_ms) / _spin_ms(device)))  # outlasts any launch
+    kernel_ms = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda._sleep(spin)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        kernel_ms.append(start.elapsed_time(end))
+    return statistics.median(kernel_ms), launch
+
+
+_SPIN_MS: dict[torch.device, float] = {}
+
+
+def _spin_ms(device: torch.device) -> float:
+    """Milliseconds that ``SPIN_CYCLES`` cycles of the spin kernel take on ``device``."""
+    if device not in _SPIN_MS:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda._sleep(SPIN_CYCLES)  # warm-up
+        start.record()
+        torch.cuda._sleep(SPIN_CYCLES)
+        end.record()
+        end.synchronize()
+        _SPIN_MS[device] = max(start.elapsed_time(end), 1e-3)
+    return _SPIN_MS[device]
 
 
 def _prepared(module: nn.Module, device: torch.device, dtype: torch.dtype) -> nn.Module:
@@ -180,7 +238,7 @@ class LatencyTable:
 
     A table file written on another device or dtype is refused rather than silently mixed in. With
     ``calibration_networks`` > 0, predictions are calibrated (:meth:`calibration`); with 0 they are the
-    raw sum of parts, and calibrations in the file are kept but not used.
+    uncalibrated :meth:`raw_sum_ms`, and calibrations in the file are kept but not used.
     """
 
     def __init__(self, device: torch.device, fp16: bool = False, path: str | Path | None = None,
@@ -195,7 +253,8 @@ class LatencyTable:
         self.repeats = default_reps if repeats is None else repeats
         self.path = Path(path) if path is not None else None
         self.header = {"format": TABLE_FORMAT, "device": device_name(device), "dtype": str(self.dtype)}
-        self.entries: dict[str, float] = {}
+        self.entries: dict[str, float] = {}  # each part's kernel time (a CPU's wall-clock time)
+        self.launches: dict[str, float] = {}  # on a GPU, the host's time to launch each part
         self.calibrations: dict[tuple[int, int], Calibration] = {}
         self.measured = 0  # parts timed by this object (the rest came from the file)
         if self.path is not None and self.path.exists():
@@ -210,11 +269,14 @@ class LatencyTable:
         if foreign:
             raise ProxylangError(f"{self.path}: measured with {', '.join(foreign)}, not {self.header}; "
                                  "use another file")
-        for key, ms in data["entries"].items():
-            if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not math.isfinite(ms) or ms < 0:
-                raise ProxylangError(f"{self.path}: entry {short_repr(key)} holds {short_repr(ms)}, not a "
-                                     "latency in milliseconds")
-        self.entries = {key: float(ms) for key, ms in data["entries"].items()}
+        if self.device.type == "cuda" and data.get("format") != TABLE_FORMAT:
+            raise ProxylangError(f"{self.path}: GPU times of {data.get('format')}, from launch to finish, "
+                                 f"not the kernel and launch times of {TABLE_FORMAT}; delete it or use "
+                                 "another file")
+        self.entries = self._times(data["entries"], "entry")
+        self.launches = self._times(data.get("launches", {}), "launch time")
+        if self.device.type == "cuda" and self.launches.keys() != self.entries.keys():
+            raise ProxylangError(f"{self.path}: launch times do not match the entries")
         calibrations = data.get("calibrations", {})
         if not isinstance(calibrations, dict):
             raise ProxylangError(f"{self.path}: calibrations must be an object of sizes, not "
@@ -227,27 +289,49 @@ class LatencyTable:
                                      ) from None
             self.calibrations[size] = calibration
 
+    def _times(self, times: object, what: str) -> dict[str, float]:
+        """A file's ``{part: milliseconds}`` object, every value checked."""
+        if not isinstance(times, dict):
+            raise ProxylangError(f"{self.path}: {what}s must be an object of parts, not {short_repr(times)}")
+        for key, ms in times.items():
+            if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not math.isfinite(ms) or ms < 0:
+                raise ProxylangError(f"{self.path}: {what} {short_repr(key)} holds {short_repr(ms)}, not a "
+                                     "latency in milliseconds")
+        return {key: float(ms) for key, ms in times.items()}
+
     def save(self) -> None:
         """Write atomically (no torn table if interrupted); a table without a path stays in memory."""
         if self.path is None:
             return
         calibrations = {size_key(size): c.to_json() for size, c in self.calibrations.items()}
         table = {**self.header, "entries": self.entries, "calibrations": calibrations}
+        if self.device.type == "cuda":
+            table["launches"] = self.launches
         atomic_write(self.path, json.dumps(table, indent=0, sort_keys=True))
 
-    def block_ms(self, block: LatencyBlock) -> float:
-        """The part's latency, timed now (on a copy, so the caller's network stays put) if unknown."""
+    def block_ms(self, block: LatencyBlock) -> tuple[float, float]:
+        """The part's kernel and launch times (:func:`time_part`), timed now (on a copy, so the caller's
+        network stays put) if unknown."""
         if block.key not in self.entries:
             module = _prepared(copy.deepcopy(block.module), self.device, self.dtype)
             inputs = [torch.randn(s, device=self.device, dtype=self.dtype) for s in block.input_shapes]
-            self.entries[block.key] = time_call(lambda: module(*inputs, **block.kwargs), self.device,
-                                                self.warmup, self.repeats)
+            kernel, launch = time_part(lambda: module(*inputs, **block.kwargs), self.device, self.warmup,
+                                       self.repeats)
+            self.entries[block.key] = kernel
+            if self.device.type == "cuda":
+                self.launches[block.key] = launch
             self.measured += 1
-        return self.entries[block.key]
+        return self.entries[block.key], self.launches.get(block.key, self.entries[block.key])
+
+    def part_sums_ms(self, net: SegNet, size: tuple[int, int]) -> tuple[float, float]:
+        """The sums of the network's parts' kernel times and of their launch times at ``size``."""
+        times = [self.block_ms(b) for b in net.latency_blocks(size)]
+        return sum(k for k, _ in times), sum(launch for _, launch in times)
 
     def raw_sum_ms(self, net: SegNet, size: tuple[int, int]) -> float:
-        """The sum of the network's parts at ``size``, each timed alone (uncalibrated)."""
-        return sum(self.block_ms(b) for b in net.latency_blocks(size))
+        """The uncalibrated prediction at ``size``: the slower of the kernel and launch streams (on a
+        CPU, where they are one, the sum of the parts)."""
+        return max(self.part_sums_ms(net, size))
 
     def calibration(self, size: tuple[int, int]) -> Calibration:
         """The calibration at ``size``: from the file, else fitted now on ``calibration_networks``
@@ -268,8 +352,8 @@ class LatencyTable:
         return self.calibrations[size]
 
     def predict_ms(self, net: SegNet, size: tuple[int, int]) -> float:
-        """Predicted milliseconds per ``size`` image: the sum of the network's parts, times the
-        calibration's ratio at ``size`` where the table calibrates."""
+        """Predicted milliseconds per ``size`` image: :meth:`raw_sum_ms` of the network's parts, times
+        the calibration's ratio at ``size`` where the table calibrates."""
         raw = self.raw_sum_ms(net, size)
         return raw * self.calibration(size).ratio if self.calibration_networks else raw
 

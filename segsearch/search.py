@@ -268,7 +268,7 @@ class Search:
 
     def verified_best(self, limit: int = VERIFIED_CANDIDATES) -> tuple[Candidate, float | None]:
         """The best candidate whose *measured* FPS meets the target, with that FPS. The table only
-        predicts (a calibrated sum of parts timed alone), so the top ``limit`` candidates are measured
+        predicts (from parts timed alone, calibrated), so the top ``limit`` candidates are measured
         in score order; if none meets the target, the fastest of them is returned. Without a target:
         the best candidate, unmeasured."""
         population = self.state.population

@@ -40,9 +40,9 @@ def sleep_once_on_three(folder: Path, x: int) -> int:
     return x * x
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_local_executor_maps_in_order(workers):
-    with LocalExecutor(workers) as executor, executor.bind(square) as bound:
+@pytest.mark.parametrize(("workers", "start"), [(1, "fork"), (2, "fork"), (2, "spawn")])
+def test_local_executor_maps_in_order(workers, start):
+    with LocalExecutor(workers, start) as executor, executor.bind(square) as bound:
         assert bound.map(ITEMS) == [x * x for x in ITEMS]
         assert bound.map([]) == [] and bound.map([4]) == [16]
         done = list(bound.as_completed(ITEMS))
@@ -50,9 +50,9 @@ def test_local_executor_maps_in_order(workers):
     assert all(result == ITEMS[index] ** 2 for index, result in done)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_an_error_in_fn_surfaces_as_itself(workers):
-    with LocalExecutor(workers).bind(fail_on_five) as bound, pytest.raises(ProxylangError) as caught:
+@pytest.mark.parametrize(("workers", "start"), [(1, "fork"), (2, "fork"), (2, "spawn")])
+def test_an_error_in_fn_surfaces_as_itself(workers, start):
+    with LocalExecutor(workers, start).bind(fail_on_five) as bound, pytest.raises(ProxylangError) as caught:
         bound.map(ITEMS)
     assert type(caught.value) is ProxylangError and str(caught.value) == "item 5 is refused"
 
@@ -66,7 +66,11 @@ def test_engine_choices_are_checked_before_anything_starts(monkeypatch):
     with pytest.raises(ProxylangError) as caught:
         make_executor("ray", None)
     assert str(caught.value) == RAY_MISSING == "--engine ray needs Ray: pip install -e '.[ray]'"
-    assert isinstance(make_executor("local", None, workers=2), LocalExecutor)
+    assert make_executor("local", None, workers=2).start == "fork"
+    # workers on a GPU are spawned: CUDA fails in a child forked from a process that asked CUDA anything
+    assert make_executor("local", None, workers=2, gpus_per_task=1).start == "spawn"
+    with pytest.raises(ProxylangError, match="unknown start method 'thread'"):
+        LocalExecutor(2, "thread")
 
 
 def test_an_unreachable_cluster_is_one_error_line():

@@ -118,8 +118,9 @@ def common_options(f: Any) -> Any:
                      help="Seeds weights, input batch and samples."),
         click.option("--device", help="cpu or cuda [default: cuda when available]."),
         click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
-                     help="Networks measured at once by the local engine, each in a forked process on one "
-                          "torch thread (2 on a 2-core CPU: building a network is single-threaded)."),
+                     help="Networks measured at once by the local engine, each in a process of its own on "
+                          "one torch thread (2 on a 2-core CPU, where building a network is single-threaded; "
+                          "on a GPU, enough to keep it busy while the others build theirs)."),
         click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
                      help="Statistics cache [default: $PROXYLANG_CACHE or ~/.cache/proxylang]; "
                           "it stops growing at $PROXYLANG_CACHE_GB gigabytes (default 20)."),

@@ -17,6 +17,7 @@ from segsearch.latency import (
     fit_ratio,
     measure_latency_ms,
     time_call,
+    time_part,
 )
 from segsearch.network import build_network
 from segsearch.search import Search, SearchConfig
@@ -71,6 +72,53 @@ def test_a_table_entry_that_is_not_a_latency_is_refused(tmp_path, entry):
         LatencyTable(CPU, path=path)
 
 
+def test_a_cpu_part_has_one_time_for_kernels_and_launch():
+    calls = []
+    kernel, launch = time_part(lambda: calls.append(torch.ones(64, 64) @ torch.ones(64, 64)), CPU, 1, 3)
+    assert len(calls) == 4 and kernel == launch > 0
+
+
+@pytest.fixture
+def gpu_named(monkeypatch):
+    """Tables that believe they are on a GPU (none is needed: nothing is timed)."""
+    monkeypatch.setattr(latency, "device_name", lambda device: "NVIDIA Test GPU")
+    return torch.device("cuda")
+
+
+def _gpu_table_file(path, net, kernel_ms, launch_ms, table_format=latency.TABLE_FORMAT):
+    keys = [b.key for b in net.latency_blocks(SIZE)]
+    header = {"format": table_format, "device": "NVIDIA Test GPU", "dtype": "torch.float32"}
+    path.write_text(json.dumps({**header, "entries": dict(zip(keys, kernel_ms, strict=True)),
+                                "launches": dict(zip(keys, launch_ms, strict=True))}))
+
+
+def test_a_gpu_prediction_is_the_slower_of_the_kernel_and_launch_streams(tmp_path, gpu_named):
+    net, path = _net(), tmp_path / "t.json"
+    parts = len(net.latency_blocks(SIZE))
+    kernels = [1.0] * parts
+    launches = [0.5] * (parts - 1) + [0.5 + parts]  # more launch time in all than kernel time
+    _gpu_table_file(path, net, kernels, launches)
+    table = LatencyTable(gpu_named, path=path)
+    assert table.part_sums_ms(net, SIZE) == (pytest.approx(parts), pytest.approx(0.5 * parts + parts))
+    assert table.predict_ms(net, SIZE) == pytest.approx(1.5 * parts)  # the launches set the pace
+    _gpu_table_file(path, net, [3.0] * parts, launches)
+    assert LatencyTable(gpu_named, path=path).predict_ms(net, SIZE) == pytest.approx(3.0 * parts)
+    table.save()
+    assert json.loads(path.read_text())["launches"] == table.launches
+
+
+def test_an_older_gpu_table_is_refused_since_its_times_include_launch_gaps(tmp_path, gpu_named):
+    path = tmp_path / "t.json"
+    parts = len(_net().latency_blocks(SIZE))
+    _gpu_table_file(path, _net(), [1.0] * parts, [1.0] * parts, "segsearch-latency/2")
+    with pytest.raises(ProxylangError, match="GPU times of segsearch-latency/2, from launch to finish"):
+        LatencyTable(gpu_named, path=path)
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "format": latency.TABLE_FORMAT, "launches": {}}))
+    with pytest.raises(ProxylangError, match="t.json: launch times do not match the entries"):
+        LatencyTable(gpu_named, path=path)
+
+
 def test_time_call_needs_a_timed_call():
     with pytest.raises(ProxylangError, match="at least one timed call"):
         time_call(lambda: None, CPU, warmup=0, repeats=0)
@@ -91,7 +139,8 @@ class ParameterCostTable(LatencyTable):
     """Parts 'timed' at one millisecond per 10k parameters per 64 input columns: fast and exact."""
 
     def block_ms(self, block):
-        return sum(p.numel() for p in block.module.parameters()) / 1e4 * block.input_shapes[0][-1] / 64
+        ms = sum(p.numel() for p in block.module.parameters()) / 1e4 * block.input_shapes[0][-1] / 64
+        return ms, ms
 
 
 @pytest.fixture
@@ -163,7 +212,7 @@ def test_a_calibration_survives_the_file_round_trip(tmp_path, measured_as):
     first = table.predict_ms(_net(), SIZE)
     table.save()
     data = json.loads(path.read_text())
-    assert data["format"] == "segsearch-latency/2" and set(data["calibrations"]) == {"32x64"}
+    assert data["format"] == "segsearch-latency/3" and set(data["calibrations"]) == {"32x64"}
     calls = measured_as(table, {SIZE: 2.0})  # a re-fit would change the prediction
     reloaded = ParameterCostTable(CPU, path=path, calibration_networks=5)
     assert reloaded.calibrations == table.calibrations
@@ -180,7 +229,7 @@ def test_a_table_file_without_calibrations_loads_and_is_calibrated_when_needed(t
     measured_as(table, {SIZE: 0.6})
     assert table.predict_ms(_net(), SIZE) == pytest.approx(0.6 * old.raw_sum_ms(_net(), SIZE))
     table.save()
-    assert json.loads(path.read_text())["format"] == "segsearch-latency/2"
+    assert json.loads(path.read_text())["format"] == "segsearch-latency/3"
     assert LatencyTable(CPU, path=path).calibrations == table.calibrations
 
 
@@ -235,7 +284,7 @@ def test_latency_predict_prints_the_calibrated_prediction(tmp_path, monkeypatch,
     ratio = table.calibrations[SIZE].ratio
     predicted = table.predict_ms(build_network(random_arch(random.Random(0), layers=5)), SIZE)
     assert f"lookup table predicts {predicted:.2f} ms" in first.output
-    assert f"sum of parts x {ratio:.3f}, calibrated on 2 networks)" in first.output
+    assert f"parts x {ratio:.3f}, calibrated on 2 networks)" in first.output
     again = CliRunner().invoke(cli.main, args)
     assert again.exit_code == 0 and "calibrating" not in again.output  # kept in the file
     assert f"lookup table predicts {predicted:.2f} ms" in again.output
