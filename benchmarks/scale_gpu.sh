@@ -37,7 +37,7 @@ for space in micro macro; do
   sample > "$out/memory-$space.txt" &
   sampler=$!
   start=$(date +%s.%N)
-  timeout "$limit" python3 -m proxylang eval examples/saswot.px examples/nwot.px --space $space --all-archs \
+  timeout "$limit" proxylang eval examples/saswot.px examples/nwot.px --space $space --all-archs \
     --profile benchmark --device cuda --workers "$workers" --cache runs/scale-gpu-cache \
     --scores-out "$out/scores-$space.csv" > "$out/eval-$space.txt" 2> "$out/eval-$space.log"
   status=$?
