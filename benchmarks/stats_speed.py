@@ -4,8 +4,8 @@ For each space and device, the same seeded networks run (1) a plain forward + ba
 default loss and no hooks — the baseline; (2) ``extract_stats`` with copies, as a statistics cache
 stores them; (3) the same copies then scored by SasWOT on the packed statistics (``CompiledProxy``
 on a list: how ``eval`` scored before it scored while extracting); (4) *extract and score*: live
-statistics of only what SasWOT reads, scored in row blocks while live (``score_network``, what
-``eval`` and ``baselines`` run now). SasWOT is calibrated on the same networks first (untimed).
+statistics of only what SasWOT reads, scored while live (``score_network``, what ``eval`` and
+``baselines`` run now: in row blocks on a CPU, packed on a GPU). SasWOT is calibrated on the same networks first (untimed).
 Printed: archs/s of each, the rate of each as a ratio to the plain pass, the size of the
 statistics, and peak memory (CPU: the process's peak resident set, which only grows, so it is the
 peak so far; GPU: ``torch.cuda.max_memory_allocated`` per phase). Network building is timed
@@ -134,7 +134,7 @@ def trace_live(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, proxy: 
 PHASES = ("plain", "extract", "copy+score", "live")
 LABELS = {"plain": "plain forward+backward (baseline)", "extract": "extract statistics (copies)",
           "copy+score": "extract copies, then score SasWOT (packed)",
-          "live": "extract and score SasWOT (live, row blocks)"}
+          "live": "extract and score SasWOT (live)"}
 SASWOT = Path(__file__).resolve().parents[1] / "examples" / "saswot.px"
 
 

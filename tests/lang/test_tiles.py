@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+import proxylang.lang.compile as compile_module
 from proxylang.lang.ast import Call
 from proxylang.lang.check import check
 from proxylang.lang.compile import compile_proxy, evaluate_eager
@@ -67,6 +68,18 @@ def test_score_network_is_the_compiled_score(real_stats):
     scores, valid = proxy(real_stats)
     for s, expected, ok in zip(real_stats, scores.tolist(), valid.tolist(), strict=True):
         assert proxy.score_network(s) == pytest.approx((expected, ok), rel=1e-9)
+
+
+def test_on_a_packed_device_score_network_scores_packed(real_stats, monkeypatch):
+    """On a GPU (here: the CPU standing in for one) a network is scored as a packed batch of one, never
+    in row blocks, whose many small kernels a GPU would be launch-bound on."""
+    proxy = compile_proxy(parse(TILED[5]))
+    expected = [proxy.score_network(s) for s in real_stats]  # row blocks, on the CPU
+    monkeypatch.setattr(compile_module, "PACKED_DEVICES", ("cpu",))
+    monkeypatch.setattr(compile_module, "Tiled", None)  # would fail if called
+    got = [proxy.score_network(s) for s in real_stats]
+    assert [ok for _, ok in got] == [ok for _, ok in expected]
+    assert [v for v, _ in got] == pytest.approx([v for v, _ in expected], rel=1e-9)
 
 
 def test_calibration_one_network_at_a_time_equals_the_batch(real_stats):
