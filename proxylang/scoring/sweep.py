@@ -6,8 +6,8 @@ the network baselines run on it, then its statistics are scored by every proxy w
 (:meth:`proxylang.lang.compile.CompiledProxy.score_network`), never copied or stored, so memory holds
 one network and its activations. Scores go to the sweep's score store as they come
 (:mod:`proxylang.scoring.store`), so a second or interrupted run scores only what is missing. The
-networks run through the sweep's executor (:mod:`proxylang.executors`: this process, a fork pool or a
-Ray cluster), with identical results.
+networks run through the sweep's executor (:mod:`proxylang.executors`: this process, a pool of worker
+processes (spawned on a GPU) or a Ray cluster), with identical results.
 """
 
 from __future__ import annotations
