@@ -238,7 +238,7 @@ class LatencyTable:
 
     A table file written on another device or dtype is refused rather than silently mixed in. With
     ``calibration_networks`` > 0, predictions are calibrated (:meth:`calibration`); with 0 they are the
-    uncalibrated :meth:`raw_sum_ms`, and calibrations in the file are kept but not used.
+    :meth:`uncalibrated_ms`, and calibrations in the file are kept but not used.
     """
 
     def __init__(self, device: torch.device, fp16: bool = False, path: str | Path | None = None,
@@ -328,7 +328,7 @@ class LatencyTable:
         times = [self.block_ms(b) for b in net.latency_blocks(size)]
         return sum(k for k, _ in times), sum(launch for _, launch in times)
 
-    def raw_sum_ms(self, net: SegNet, size: tuple[int, int]) -> float:
+    def uncalibrated_ms(self, net: SegNet, size: tuple[int, int]) -> float:
         """The uncalibrated prediction at ``size``: the slower of the kernel and launch streams (on a
         CPU, where they are one, the sum of the parts)."""
         return max(self.part_sums_ms(net, size))
@@ -345,16 +345,16 @@ class LatencyTable:
             raw, measured = [], []
             for arch in calibration_archs(self.calibration_networks):
                 net = build_network(arch)
-                raw.append(self.raw_sum_ms(net, size))
+                raw.append(self.uncalibrated_ms(net, size))
                 measured.append(measure_latency_ms(net, size, self.device, self.fp16, self.warmup,
                                                    self.repeats))
             self.calibrations[size] = Calibration(tuple(raw), tuple(measured), time.perf_counter() - start)
         return self.calibrations[size]
 
     def predict_ms(self, net: SegNet, size: tuple[int, int]) -> float:
-        """Predicted milliseconds per ``size`` image: :meth:`raw_sum_ms` of the network's parts, times
+        """Predicted milliseconds per ``size`` image: :meth:`uncalibrated_ms` of the network's parts, times
         the calibration's ratio at ``size`` where the table calibrates."""
-        raw = self.raw_sum_ms(net, size)
+        raw = self.uncalibrated_ms(net, size)
         return raw * self.calibration(size).ratio if self.calibration_networks else raw
 
 

@@ -98,7 +98,7 @@ class CompiledProxy:
         """Score and validity of one network. On a CPU its row-local parts run in row blocks
         (:mod:`tiles`), without packing or writing whole intermediates: the cheapest way there. A GPU
         would be launch-bound on the blocks' many small kernels (on an H200, 0.31x the rate of a plain
-        forward+backward at ``lite`` against 0.47x packed, ``benchmarks/stats_speed.py``), so there the
+        forward+backward at ``lite`` against 0.50x packed, ``benchmarks/stats_speed.py``), so there the
         network is scored packed, as one batch."""
         if _device(stats).type in PACKED_DEVICES:
             scores, valid = self._run([stats], calibrating=False)

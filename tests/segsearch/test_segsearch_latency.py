@@ -151,7 +151,7 @@ def measured_as(monkeypatch):
 
         def measure(net, size, *args, **kwargs):
             calls.append(size)
-            return factor[size] * table.raw_sum_ms(net, size)
+            return factor[size] * table.uncalibrated_ms(net, size)
 
         monkeypatch.setattr(latency, "measure_latency_ms", measure)
         return calls
@@ -173,10 +173,10 @@ def test_predict_ms_is_the_raw_sum_times_the_calibration_at_that_size():
     table = ParameterCostTable(CPU, calibration_networks=2)
     net = _net()
     table.calibrations[SIZE] = Calibration((10.0, 30.0), (8.0, 24.0), 1.0)
-    assert table.predict_ms(net, SIZE) == pytest.approx(0.8 * table.raw_sum_ms(net, SIZE))
+    assert table.predict_ms(net, SIZE) == pytest.approx(0.8 * table.uncalibrated_ms(net, SIZE))
     uncalibrated = ParameterCostTable(CPU)
     uncalibrated.calibrations[SIZE] = table.calibrations[SIZE]  # kept, but a table that does not calibrate
-    assert uncalibrated.predict_ms(net, SIZE) == table.raw_sum_ms(net, SIZE)  # predicts the raw sum
+    assert uncalibrated.predict_ms(net, SIZE) == table.uncalibrated_ms(net, SIZE)  # predicts the uncalibrated model
     with pytest.raises(ValueError, match="does not calibrate"):
         LatencyTable(CPU).calibration(SIZE)
 
@@ -186,7 +186,7 @@ def test_a_calibration_measures_students_of_its_own_stream():
     calibration = table.calibration(SIZE)
     students = [build_network(a) for a in calibration_archs(2)]
     assert calibration.networks == 2 and calibration.seconds > 0
-    assert list(calibration.raw_ms) == [table.raw_sum_ms(n, SIZE) for n in students]
+    assert list(calibration.raw_ms) == [table.uncalibrated_ms(n, SIZE) for n in students]
     assert all(ms > 0 for ms in calibration.measured_ms)
     assert calibration.ratio == fit_ratio(calibration.raw_ms, calibration.measured_ms)
     assert table.calibration(SIZE) is calibration  # fitted once per size
@@ -198,9 +198,9 @@ def test_calibrations_are_kept_per_size(measured_as):
     table = ParameterCostTable(CPU, calibration_networks=2)
     calls = measured_as(table, {SIZE: 0.5, (32, 128): 0.8})
     net = _net()
-    assert table.predict_ms(net, SIZE) == pytest.approx(0.5 * table.raw_sum_ms(net, SIZE))
+    assert table.predict_ms(net, SIZE) == pytest.approx(0.5 * table.uncalibrated_ms(net, SIZE))
     assert calls == [SIZE, SIZE] and set(table.calibrations) == {SIZE}
-    assert table.predict_ms(net, (32, 128)) == pytest.approx(0.8 * table.raw_sum_ms(net, (32, 128)))
+    assert table.predict_ms(net, (32, 128)) == pytest.approx(0.8 * table.uncalibrated_ms(net, (32, 128)))
     assert calls == [SIZE, SIZE, (32, 128), (32, 128)]  # a calibration at 32x64 says nothing of 32x128
     assert table.calibrations[SIZE].ratio == pytest.approx(0.5)
 
@@ -222,12 +222,12 @@ def test_a_calibration_survives_the_file_round_trip(tmp_path, measured_as):
 def test_a_table_file_without_calibrations_loads_and_is_calibrated_when_needed(tmp_path, measured_as):
     path = tmp_path / "t.json"
     old = LatencyTable(CPU, warmup=0, repeats=1)
-    old.raw_sum_ms(_net(), SIZE)
+    old.uncalibrated_ms(_net(), SIZE)
     path.write_text(json.dumps({**old.header, "format": "segsearch-latency/1", "entries": old.entries}))
     table = LatencyTable(CPU, path=path, calibration_networks=2)
     assert table.entries == old.entries and table.calibrations == {}
     measured_as(table, {SIZE: 0.6})
-    assert table.predict_ms(_net(), SIZE) == pytest.approx(0.6 * old.raw_sum_ms(_net(), SIZE))
+    assert table.predict_ms(_net(), SIZE) == pytest.approx(0.6 * old.uncalibrated_ms(_net(), SIZE))
     table.save()
     assert json.loads(path.read_text())["format"] == "segsearch-latency/3"
     assert LatencyTable(CPU, path=path).calibrations == table.calibrations
@@ -268,7 +268,7 @@ def test_the_search_filters_on_the_calibrated_prediction():
     search = Search(None, config, CPU, latency_table=table, log=lambda _: None)
     arch = random_arch(random.Random(0), layers=5)
     net = build_network(arch, config.num_classes, "student")
-    assert search.predicted_fps(arch) == pytest.approx(1000.0 / (0.5 * table.raw_sum_ms(net, SIZE)))
+    assert search.predicted_fps(arch) == pytest.approx(1000.0 / (0.5 * table.uncalibrated_ms(net, SIZE)))
 
 
 def test_latency_predict_prints_the_calibrated_prediction(tmp_path, monkeypatch, one_thread):
