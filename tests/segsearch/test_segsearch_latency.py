@@ -176,7 +176,7 @@ def test_predict_ms_is_the_raw_sum_times_the_calibration_at_that_size():
     assert table.predict_ms(net, SIZE) == pytest.approx(0.8 * table.uncalibrated_ms(net, SIZE))
     uncalibrated = ParameterCostTable(CPU)
     uncalibrated.calibrations[SIZE] = table.calibrations[SIZE]  # kept, but a table that does not calibrate
-    assert uncalibrated.predict_ms(net, SIZE) == table.uncalibrated_ms(net, SIZE)  # predicts the uncalibrated model
+    assert uncalibrated.predict_ms(net, SIZE) == table.uncalibrated_ms(net, SIZE)  # uncalibrated
     with pytest.raises(ValueError, match="does not calibrate"):
         LatencyTable(CPU).calibration(SIZE)
 
