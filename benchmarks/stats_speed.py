@@ -1,16 +1,16 @@
 """Speed and memory of measuring and scoring TransNAS-Bench-101 networks.
 
-For each space and device, the same seeded networks run (1) a plain forward + backward with the
-default loss and no hooks — the baseline; (2) ``extract_stats`` with copies, as a statistics cache
-stores them; (3) the same copies then scored by SasWOT on the packed statistics (``CompiledProxy``
-on a list: how ``eval`` scored before it scored while extracting); (4) *extract and score*: live
-statistics of only what SasWOT reads, scored while live (``score_network``, what ``eval`` and
-``baselines`` run now: in row blocks on a CPU, packed on a GPU). SasWOT is calibrated on the same
-networks first (untimed). Printed: archs/s of each, the rate of each as a ratio to the plain pass, the size of the
-statistics, and peak memory (CPU: the process's peak resident set, which only grows, so it is the
-peak so far; GPU: ``torch.cuda.max_memory_allocated`` per phase). Network building is timed
-separately. Each network runs ``--repeats`` times per phase, the phases taking turns, and the fastest
-run counts, since the machine is shared.
+For each space and device, the same seeded networks run (1) a plain forward + backward with the default
+loss and no hooks — the baseline; (2) ``extract_stats`` with copies, as a statistics cache stores them;
+(3) the same copies then scored by SasWOT on the packed statistics (``CompiledProxy`` on a list: how
+``eval`` scored before it scored while extracting); (4) *extract and score*: live statistics of only
+what SasWOT reads, scored while live (``score_network``, what ``eval`` and ``baselines`` run now: in
+row blocks on a CPU, packed on a GPU). SasWOT is calibrated on the same networks first (untimed).
+Printed: archs/s of each, the rate of each as a ratio to the plain pass, the size of the statistics,
+and peak memory (CPU: the process's peak resident set, which only grows, so it is the peak so far; GPU:
+``torch.cuda.max_memory_allocated`` per phase). Network building is timed separately. Each network runs
+``--repeats`` times per phase, the phases taking turns, and the fastest run counts, since the machine
+is shared.
 
     python benchmarks/stats_speed.py [--archs 6] [--repeats 5] [--profile lite] [--devices cpu,cuda]
 """
