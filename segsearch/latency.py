@@ -24,6 +24,7 @@ clock stops when the kernels finish, not when they are queued), wall clock on a 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import platform
@@ -71,8 +72,10 @@ def device_name(device: torch.device) -> str:
 
 
 @torch.no_grad()
-def time_call(fn: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> float:
-    """Median milliseconds of one call of ``fn`` after ``warmup`` untimed calls."""
+def time_call(fn: Callable[[], object], device: torch.device, warmup: int, repeats: int,
+              lead: Callable[[], object] | None = None) -> float:
+    """Median milliseconds of one call of ``fn`` after ``warmup`` untimed calls. On a GPU, ``lead`` is
+    queued before each timed call, outside the timed span."""
     if warmup < 0 or repeats < 1:
         raise ProxylangError(f"need at least one timed call and no negative warm-up, got {repeats} timed "
                              f"and {warmup} warm-up calls")
@@ -83,6 +86,8 @@ def time_call(fn: Callable[[], object], device: torch.device, warmup: int, repea
         torch.cuda.synchronize(device)
         for _ in range(repeats):
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            if lead is not None:
+                lead()
             start.record()
             fn()
             end.record()
@@ -115,18 +120,9 @@ def time_part(fn: Callable[[], object], device: torch.device, warmup: int,
         fn()
         launch_ms.append((time.perf_counter() - t0) * 1000.0)
         torch.cuda.synchronize(device)
-    launch = statistics.median(launch_ms)
     spin = int(SPIN_CYCLES * (1 + 2 * max(launch_ms) / _spin_ms(device)))  # outlasts any launch
-    kernel_ms = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        torch.cuda._sleep(spin)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        kernel_ms.append(start.elapsed_time(end))
-    return statistics.median(kernel_ms), launch
+    kernel = time_call(fn, device, 0, repeats, lead=lambda: torch.cuda._sleep(spin))
+    return kernel, statistics.median(launch_ms)
 
 
 _SPIN_MS: dict[torch.device, float] = {}
@@ -135,13 +131,8 @@ _SPIN_MS: dict[torch.device, float] = {}
 def _spin_ms(device: torch.device) -> float:
     """Milliseconds that ``SPIN_CYCLES`` cycles of the spin kernel take on ``device``."""
     if device not in _SPIN_MS:
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        torch.cuda._sleep(SPIN_CYCLES)  # warm-up
-        start.record()
-        torch.cuda._sleep(SPIN_CYCLES)
-        end.record()
-        end.synchronize()
-        _SPIN_MS[device] = max(start.elapsed_time(end), 1e-3)
+        spin = functools.partial(torch.cuda._sleep, SPIN_CYCLES)
+        _SPIN_MS[device] = max(time_call(spin, device, warmup=1, repeats=1), 1e-3)
     return _SPIN_MS[device]
 
 
