@@ -142,10 +142,12 @@ def _from_sympy(expr: sympy.Expr) -> Node:
     """The node spelling of a canonical sympy form (``ValueError`` for forms with no spelling)."""
     if isinstance(expr, sympy.Symbol):
         return Input(expr.name)
-    if expr.is_number:
-        if not expr.is_finite or not expr.is_real:
-            raise ValueError(f"no literal for {expr}")
-        return Num(float(expr))
+    if expr.is_number and (not expr.is_finite or not expr.is_real):
+        raise ValueError(f"no literal for {expr}")
+    if expr.is_Rational:
+        return _rational(expr)
+    if expr is sympy.E:
+        return Call("exp", (Num(1.0),))
     if isinstance(expr, sympy.Add):
         return _fold("add", [_from_sympy(a) for a in expr.as_ordered_terms()])
     if isinstance(expr, sympy.Mul):
@@ -159,6 +161,8 @@ def _from_sympy(expr: sympy.Expr) -> Node:
         base, exponent = expr.args
         if exponent == -1 and base.is_zero is False:  # where the plain inverse is the guarded one
             return Call("invert", (_from_sympy(base),))
+        if not exponent.is_Rational or sympy.Rational(float(exponent)) != exponent:
+            raise ValueError(f"no literal exponent for {exponent}")  # pow's exponent is a literal
         return Call("pow", (_from_sympy(base), Num(float(exponent))))
     if isinstance(expr, (sympy.log, glog)) and isinstance(expr.args[0], sympy.Abs):
         return Call("abslog", (_from_sympy(expr.args[0].args[0]),))
@@ -168,6 +172,18 @@ def _from_sympy(expr: sympy.Expr) -> Node:
     if name == "fill":
         raise ValueError("a constant matrix has no spelling")
     return Call(name, tuple(_from_sympy(a) for a in expr.args))
+
+
+def _rational(value: sympy.Rational) -> Node:
+    """The literal of a rational that a float holds exactly, else ``p / q``: a float of ``1/3`` is
+    another number, so its key would be another key. ``ValueError`` where ``p`` or ``q`` is too large
+    for a float to hold."""
+    if sympy.Rational(float(value)) == value:
+        return Num(float(value))
+    p, q = int(value.p), int(value.q)
+    if max(abs(p), q) > 2**53:
+        raise ValueError(f"no literal for {value}")
+    return Call("div", (Num(float(p)), Num(float(q))))
 
 
 def _divisor(factor: sympy.Expr) -> sympy.Expr | None:
