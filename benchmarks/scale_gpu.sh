@@ -15,7 +15,7 @@ mkdir -p "$out"
 export PROXYLANG_DATA=$data PYTHONUNBUFFERED=1 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 gpu_mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
-workers=$(( gpu_mib > 100000 ? 12 : 8 ))  # about 6 GB of GPU memory each at the benchmark profile
+workers=$(( gpu_mib > 100000 ? 12 : 6 ))  # up to ~10 GB of GPU memory each at the benchmark profile (12 took 122 GB on macro, H200)
 
 if [ ! -s "$out/stats-speed-lite.txt" ]; then
   timeout 100 python3 benchmarks/stats_speed.py --devices cuda --archs 6 --repeats 3 --trace --data "$data" \
