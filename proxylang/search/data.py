@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.stats import rankdata
 from tqdm import tqdm
 
 from proxylang.bench.benchmark import Benchmark, SpaceTruth
@@ -132,7 +133,8 @@ def split_kendall(scores: np.ndarray, valid: np.ndarray, accuracy: np.ndarray) -
 
 
 class ProxyFitness:
-    """Kendall tau of a proxy expression on the train split (fitness) and the validation split (watched).
+    """Kendall tau of a proxy expression on the train split (fitness) and the validation split (watched);
+    the behaviour of a proxy is its ranks of the train archs, so a monotone map of a proxy is its clone.
 
     Read-only after construction, so forked search workers share it.
     """
@@ -162,7 +164,8 @@ class ProxyFitness:
             proxy(self.probe)
             if time.perf_counter() - start > self.max_seconds:
                 return Fitness(rejected="slow")
-            train, reason = split_kendall(*_numpy(*proxy(self.train.stats)), self.train.accuracy)
+            scores, valid = _numpy(*proxy(self.train.stats))
+            train, reason = split_kendall(scores, valid, self.train.accuracy)
             if reason:
                 return Fitness(rejected=reason)
             val, _ = split_kendall(*_numpy(*proxy(self.val.stats)), self.val.accuracy)
@@ -170,7 +173,7 @@ class ProxyFitness:
             return Fitness(rejected="memory")
         except (ProxylangError, RuntimeError):  # RuntimeError: a kernel refused the shapes it met
             return Fitness(rejected="error")
-        return Fitness(train=train, val=val)
+        return Fitness(train=train, val=val, behaviour=tuple(rankdata(scores).tolist()))
 
 
 def expression_operators() -> Operators[Node]:

@@ -15,7 +15,11 @@ One generation of the ``"evolution"`` strategy:
    mutation (``variation="or"``, DEAP's varOr), or crossover with that probability and then mutation
    (``"and"``, varAnd). A child an operator rejects, whose key was seen or that the screen refuses is
    redrawn, up to ``attempts`` draws per wanted child; a collapsed child is dropped after evaluation;
-4. elitism: the next population is the best ``population`` of old and new together;
+4. elitism: the next population is the best ``population`` of old and new together, keeping only the
+   best of each group of clones when ``clone_rho`` is set: candidates whose fitness ``behaviour`` vectors
+   (a proxy's ranks of the training archs) correlate at ``clone_rho`` or more behave alike, whatever their
+   keys say (``abs(x)`` and ``x`` of a positive statistic, a monotone map of a scalar), and a population
+   full of one behaviour stops searching (measured: benchmarks/search_strength.py);
 5. after ``patience`` generations without a better best, the population is reset to the best plus fresh
    random candidates (the paper's escape from a stale pool); ``patience=None`` never resets.
 
@@ -67,11 +71,14 @@ class Fitness:
     """The fitness the search maximises (``train``: Kendall tau on the training archs for a proxy, the
     proxy score for an architecture) and a figure it only watches (``val``: Kendall tau on the validation
     archs). ``rejected`` names why a candidate collapsed (NaN, constant scores, ...); empty when usable.
+    ``behaviour`` is what the candidate does (a proxy's ranks of the training archs), compared between
+    candidates to tell clones (``SearchConfig.clone_rho``); empty when the fitness gives none.
     """
 
     train: float = float("nan")
     val: float = float("nan")
     rejected: str = ""
+    behaviour: tuple[float, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -154,7 +161,8 @@ class Operators(Generic[C]):
 class SearchConfig:
     """Hyper-parameters of one search (see the module docstring); stored in its checkpoint so that a
     resumed run uses the same ones. ``require_full`` makes a random fill that finds too few new
-    candidates an error (:class:`ExhaustedError`) rather than a smaller population."""
+    candidates an error (:class:`ExhaustedError`) rather than a smaller population. ``clone_rho`` (None:
+    off) is the correlation of two behaviours at or above which the population keeps only the better."""
 
     strategy: str = "evolution"
     population: int = bounded(40, 1, 100_000)
@@ -166,6 +174,7 @@ class SearchConfig:
     variation: str = "or"
     crossover_prob: float = bounded(0.5, 0.0, 1.0)
     patience: int | None = bounded(5, 1, 10**6)
+    clone_rho: float | None = bounded(None, -1.0, 1.0)
     attempts: int = bounded(20, 1, 10**6)
     require_full: bool = False
     max_evaluations: int | None = bounded(None, 1, 10**9)
@@ -220,6 +229,17 @@ class Evaluator:
         self._bound.close()
 
 
+def _standardised(behaviour: Sequence[float]) -> np.ndarray | None:
+    """A behaviour scaled so that the dot product of two is their Pearson correlation (``None`` when
+    there is none, or it is constant)."""
+    if not behaviour:
+        return None
+    x = np.asarray(behaviour, dtype=np.float64)
+    x = x - x.mean()
+    norm = float(np.linalg.norm(x))
+    return x / norm if norm > 0 else None
+
+
 def _counts(counter: Mapping[str, int]) -> str:
     return ", ".join(f"{reason}: {n}" for reason, n in sorted(counter.items()))
 
@@ -259,6 +279,28 @@ class Search(Generic[C]):
     def _rank(self, ind: Individual[C]) -> tuple[float, str]:
         """Higher train fitness first; ties are broken by a text so the order never depends on arrival."""
         return (-ind.fitness.train, ind.key if self.ops.order is None else self.ops.order(ind.candidate))
+
+    def _survivors(self, individuals: list[Individual[C]], rejections: Counter) -> list[Individual[C]]:
+        """The best ``population`` individuals, at most one of each group of clones (``clone_rho``; the
+        others are counted as ``clone``)."""
+        ranked = sorted(individuals, key=self._rank)
+        limit, size = self.config.clone_rho, self.config.population
+        if limit is None:
+            return ranked[:size]
+        kept: list[Individual[C]] = []
+        profiles: list[np.ndarray] = []
+        for ind in ranked:
+            if len(kept) == size:
+                break
+            profile = _standardised(ind.fitness.behaviour)
+            if profile is not None and any(
+                    len(p) == len(profile) and float(p @ profile) >= limit - 1e-9 for p in profiles):
+                rejections["clone"] += 1
+                continue
+            kept.append(ind)
+            if profile is not None:
+                profiles.append(profile)
+        return kept
 
     # ---- candidate production -------------------------------------------------------------------
 
@@ -381,7 +423,7 @@ class Search(Generic[C]):
             new = self._random_individuals(cfg.population, evaluator, rejections)
         else:
             new = self._children(evaluator, rejections)
-        st.population = sorted(st.population + new, key=self._rank)[: cfg.population]
+        st.population = self._survivors(st.population + new, rejections)
         improved = bool(st.population) and (
             st.best is None or st.population[0].fitness.train > st.best.fitness.train)
         if improved:
@@ -391,8 +433,8 @@ class Search(Generic[C]):
         reset = (cfg.strategy == "evolution" and cfg.patience is not None and st.stale >= cfg.patience
                  and st.best is not None)
         if reset:
-            st.population = [st.best] + self._random_individuals(cfg.population - 1, evaluator, rejections)
-            st.population.sort(key=self._rank)
+            st.population = self._survivors(
+                [st.best] + self._random_individuals(cfg.population - 1, evaluator, rejections), rejections)
             st.stale = 0
         elapsed = time.perf_counter() - start
         evals = st.evaluations - evals_before
@@ -453,7 +495,8 @@ class Search(Generic[C]):
 
         def individual(ind: Individual[C]) -> dict[str, Any]:
             return {"candidate": ops.encode(ind.candidate), "key": ind.key,
-                    "train": ind.fitness.train, "val": ind.fitness.val}
+                    "train": ind.fitness.train, "val": ind.fitness.val,
+                    "behaviour": list(ind.fitness.behaviour)}
 
         return {"format": CHECKPOINT_FORMAT, "config": asdict(self.config), "context": self.context,
                 "rng": ops.rng.state(st.rng), "generation": st.generation, "evaluations": st.evaluations,
@@ -477,7 +520,10 @@ def _count(value: Any, what: str) -> int:
 def _individual(data: Any, ops: Operators[C]) -> Individual[C]:
     _typed(data, dict, "an individual")
     train, val = (float(_typed(data[k], (int, float), k)) for k in ("train", "val"))
-    return Individual(ops.decode(data["candidate"]), _typed(data["key"], str, "a key"), Fitness(train, val))
+    behaviour = tuple(float(_typed(x, (int, float), "a behaviour value"))
+                      for x in _typed(data.get("behaviour", []), list, "a behaviour"))
+    return Individual(ops.decode(data["candidate"]), _typed(data["key"], str, "a key"),
+                      Fitness(train, val, behaviour=behaviour))
 
 
 def _state(data: dict[str, Any], ops: Operators[C]) -> SearchState[C]:

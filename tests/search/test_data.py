@@ -59,3 +59,14 @@ def test_a_candidate_over_the_memory_budget_is_a_rejection_not_a_crash(real_stat
     assert fitness(parse("sum(abs(W))")).rejected == ""
     budget(1000)
     assert fitness(parse("sum(abs(W))")).rejected == "memory"
+
+
+def test_a_proxy_behaves_as_its_ranks_of_the_train_archs(real_stats):
+    """The behaviour the search compares to find clones: a monotone map of a proxy has the same one."""
+    packed = pack(real_stats)
+    split = Split(["a", "b", "c"], np.array([1.0, 2.0, 3.0]), packed)
+    fitness = ProxyFitness(split, split, packed, pack(real_stats[:1]))
+    weights = fitness(parse("sum(abs(W))"))
+    scores = [float(sum(w.abs().sum() for w in s.W)) for s in real_stats]
+    assert weights.behaviour == tuple(float(r) for r in np.argsort(np.argsort(scores)) + 1)
+    assert fitness(parse("sum(abs(W)) * 3")).behaviour == weights.behaviour

@@ -7,12 +7,14 @@ that are JSON, checked on load, and never unpickled.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import pickle
 import re
 import shlex
 
+import numpy as np
 import pytest
 
 from proxylang.errors import ProxylangError
@@ -57,16 +59,22 @@ def toy_operators(source: RandomSource, calls: list | None = None, **extra) -> O
                      decode=_decode, rng=source, **extra)
 
 
+def high_bits(x: int) -> tuple[float, ...]:
+    return tuple(float(x >> i & 1) for i in range(BITS // 2, BITS))
+
+
 def toy_fitness(x: int) -> Fitness:
+    """Behaviour: the high byte's bits, so integers that share their high byte are clones."""
     if x == 0:
         return Fitness(rejected="constant")
-    return Fitness(train=bin(x).count("1") / BITS, val=bin(x & 0xFF).count("1") / 8)
+    return Fitness(train=bin(x).count("1") / BITS, val=bin(x & 0xFF).count("1") / 8, behaviour=high_bits(x))
 
 
 EVOLVE = SearchConfig(population=10, iterations=8, offspring=6, pool=6, top_k=3, seed=3)
 SEGSEARCH = SearchConfig(population=8, iterations=8, fresh=2, offspring=3, pool=None, top_k=3,
                          variation="and", patience=None, attempts=50, require_full=True, seed=3)
-CONFIGS = {"evolve": (NUMPY_RANDOM, EVOLVE), "segsearch": (PYTHON_RANDOM, SEGSEARCH)}
+CONFIGS = {"evolve": (NUMPY_RANDOM, EVOLVE), "segsearch": (PYTHON_RANDOM, SEGSEARCH),
+           "evolve without clones": (NUMPY_RANDOM, SearchConfig(**{**EVOLVE.__dict__, "clone_rho": 1.0}))}
 
 
 def _comparable(history: list[dict]) -> list[dict]:
@@ -104,6 +112,35 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, name):
     assert resumed.best == whole.best and resumed.population == whole.population
     assert _comparable(resumed.history) == _comparable(whole.history)
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.json"], "no temporary file is left behind"
+
+
+def _clone_groups(population) -> int:
+    """How many individuals share a (non-constant) high byte with a better one."""
+    bytes_seen = [high_bits(i.candidate) for i in population if 0 < sum(high_bits(i.candidate)) < BITS // 2]
+    return len(bytes_seen) - len(set(bytes_seen))
+
+
+def _varied(population) -> list[np.ndarray]:
+    return [np.array(high_bits(i.candidate)) for i in population if np.ptp(high_bits(i.candidate))]
+
+
+def _max_correlation(population) -> float:
+    return max(np.corrcoef(a, b)[0, 1] for a, b in itertools.combinations(_varied(population), 2))
+
+
+def test_clone_rho_keeps_one_individual_per_behaviour():
+    """Without ``clone_rho`` the population fills with integers of one high byte; with it, never twice
+    the same (non-constant) byte, and the dropped clones are counted."""
+    plain = _run("evolve", config=SearchConfig(**{**EVOLVE.__dict__, "iterations": 20}))
+    assert _clone_groups(plain.population) > 0
+    distinct = _run("evolve", config=SearchConfig(**{**EVOLVE.__dict__, "iterations": 20, "clone_rho": 1.0}))
+    assert _clone_groups(distinct.population) == 0
+    assert sum(r["rejections"].get("clone", 0) for r in distinct.history) > 0
+    assert not any("clone" in r["rejections"] for r in plain.history)
+    # a looser threshold: no two survivors' behaviours correlate at 0.5 or more
+    loose = _run("evolve", config=SearchConfig(**{**EVOLVE.__dict__, "iterations": 20, "clone_rho": 0.5}))
+    assert len(_varied(loose.population)) >= 2 and _max_correlation(loose.population) < 0.5
+    assert _max_correlation(distinct.population) >= 0.5  # which the exact threshold lets through
 
 
 def test_a_resumed_run_may_grow_only_the_settings_it_allows(tmp_path):
