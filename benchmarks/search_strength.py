@@ -9,7 +9,8 @@ proxies' validation Kd. Runs go to ``--workers`` processes of one torch thread e
 the one evolve uses, probe included, so a loaded machine can reject a few more slow candidates.
 
     python benchmarks/search_strength.py --space micro [--seeds 0,1,2] [--evaluations 320]
-        [--variants evolution,clones,random] [--workers 2] [--json out.json]
+        [--variants evolution,clones,random] [--workers 2] [--json out.json] [--plot curves.png]
+    python benchmarks/search_strength.py --report out.json [--plot curves.png]   # again, from saved runs
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,8 @@ from proxylang.bench.transnas import TRANSNAS
 from proxylang.lang.printer import to_text
 from proxylang.scoring.baselines import library_expression
 from proxylang.search.data import ProxyFitness, expression_operators, load_search_data
-from proxylang.search.engine import Search, SearchConfig
+from proxylang.search.engine import Search
+from proxylang.search.plots import best_so_far, plot_strategy_spread
 from proxylang.search.run import DEFAULTS
 
 # what each variant changes in the default search of the space
@@ -57,9 +60,19 @@ def one_run(job: tuple[str, str, int, int]) -> dict[str, Any]:
             "train": result.best.fitness.train, "val": result.best.fitness.val}
 
 
-def best_at(curve: list[tuple[int, float]], budget: int) -> float:
-    """The best train Kd found within ``budget`` evaluations."""
-    return max((kd for evals, kd in curve if evals <= budget), default=float("nan"))
+def search_runs(space: str, variants: list[str], seeds: list[int], evaluations: int, data: Path,
+                workers: int) -> list[dict[str, Any]]:
+    """Every (variant, seed) run, on ``workers`` processes forked after the statistics are loaded."""
+    global _FITNESS
+    _FITNESS = load_search_data(TRANSNAS, space, data, DEFAULTS[space].data, None).fitness()
+    jobs = [(space, v, s, evaluations) for s in seeds for v in variants]
+    runs = []
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        for run in pool.imap(one_run, jobs, chunksize=1):
+            runs.append(run)
+            print(f"done {len(runs)}/{len(jobs)}: {run['variant']} seed {run['seed']} "
+                  f"train {run['train']:+.3f}", file=sys.stderr, flush=True)
+    return runs
 
 
 def main() -> None:
@@ -72,33 +85,39 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--data", type=Path, default=Path("../shared/benchmarks"))
     parser.add_argument("--json", type=Path, help="write every run's curve here")
+    parser.add_argument("--plot", type=Path, help="draw each variant's mean and range over seeds here")
+    parser.add_argument("--report", type=Path, help="report the runs a --json file saved, running nothing")
     args = parser.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",")]
-    variants = args.variants.split(",")
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        parser.error(f"unknown variants {', '.join(unknown)}")
+    if args.report:
+        saved = json.loads(args.report.read_text())
+        args.space, args.evaluations, runs = saved["space"], saved["evaluations"], saved["runs"]
+        variants = list(dict.fromkeys(r["variant"] for r in runs))
+        seeds = sorted({r["seed"] for r in runs})
+    else:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        variants = args.variants.split(",")
+        unknown = [v for v in variants if v not in VARIANTS]
+        if unknown:
+            parser.error(f"unknown variants {', '.join(unknown)}")
+        runs = search_runs(args.space, variants, seeds, args.evaluations, args.data, args.workers)
 
-    global _FITNESS
-    settings = DEFAULTS[args.space]
-    _FITNESS = load_search_data(TRANSNAS, args.space, args.data, settings.data, None).fitness()
-    jobs = [(args.space, v, s, args.evaluations) for s in seeds for v in variants]
-    with multiprocessing.get_context("fork").Pool(args.workers) as pool:
-        runs = pool.map(one_run, jobs, chunksize=1)
-
+    curves = {v: [r["curve"] for r in runs if r["variant"] == v] for v in variants}
     budgets = sorted({args.evaluations // 4, args.evaluations // 2, args.evaluations})
     print(f"{args.space}: default search of proxylang evolve, {args.evaluations} evaluations per run, "
-          f"search seeds {args.seeds}; best train Kd within each budget of evaluations")
+          f"search seeds {','.join(map(str, seeds))}; best train Kd within each budget of evaluations")
     print(f"{'variant':<13} {'seed':>4}  " + "  ".join(f"@{b:<5}" for b in budgets) + "   val   best proxy")
     for run in runs:
-        cells = "  ".join(f"{best_at(run['curve'], b):+.3f}" for b in budgets)
+        cells = "  ".join(f"{x:+.3f}" for x in best_so_far(run["curve"], np.array(budgets)))
         print(f"{run['variant']:<13} {run['seed']:>4}  {cells}  {run['val']:+.3f}  {run['best']}")
     print("mean over seeds (sd)")
     for variant in variants:
         mine = [r for r in runs if r["variant"] == variant]
-        cells = "  ".join(f"{np.mean([best_at(r['curve'], b) for r in mine]):+.3f}" for b in budgets)
-        spread = np.std([r["train"] for r in mine])
-        print(f"{variant:<13} {'all':>4}  {cells}  (sd {spread:.3f})  val {np.mean([r['val'] for r in mine]):+.3f}")
+        means = np.mean([best_so_far(curve, np.array(budgets)) for curve in curves[variant]], axis=0)
+        cells = "  ".join(f"{x:+.3f}" for x in means)
+        spread, val = np.std([r["train"] for r in mine]), np.mean([r["val"] for r in mine])
+        print(f"{variant:<13} {'all':>4}  {cells}  (sd {spread:.3f})  val {val:+.3f}")
+    if args.plot:
+        plot_strategy_spread(curves, args.plot, f"TransNAS-Bench-101 {args.space}: {len(seeds)} search seeds")
     if args.json:
         args.json.write_text(json.dumps({"space": args.space, "evaluations": args.evaluations, "runs": runs},
                                         indent=1) + "\n")

@@ -39,6 +39,44 @@ def plot_search_curves(histories: Mapping[str, Sequence[Mapping]], path: str | P
     return _save(fig, path)
 
 
+def best_so_far(curve: Sequence[tuple[int, float]], grid: np.ndarray) -> np.ndarray:
+    """A run's best fitness within each budget of ``grid`` evaluations (NaN before its first record),
+    from ``(evaluations, best)`` records in order."""
+    evals = np.array([e for e, _ in curve], dtype=np.float64)
+    best = np.maximum.accumulate(np.array([b for _, b in curve], dtype=np.float64))
+    index = np.searchsorted(evals, grid, side="right") - 1
+    return np.where(index >= 0, best[np.maximum(index, 0)], np.nan)
+
+
+def spread(runs: Sequence[Sequence[tuple[int, float]]],
+           grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Where on ``grid`` every run has a record (a mask), and there the lowest, mean and highest best."""
+    values = np.array([best_so_far(run, grid) for run in runs])
+    seen = ~np.isnan(values).any(axis=0)
+    low, mean, high = (f(values[:, seen], axis=0) for f in (np.min, np.mean, np.max))
+    return seen, low, mean, high
+
+
+def plot_strategy_spread(curves: Mapping[str, Sequence[Sequence[tuple[int, float]]]], path: str | Path,
+                         title: str) -> Path:
+    """Best training Kd against fitness evaluations for several runs (seeds) of each strategy: the mean
+    over the runs as a line, the lowest and highest as a band, so one lucky seed cannot decide."""
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    end = max(e for runs in curves.values() for run in runs for e, _ in run)
+    grid = np.arange(1, end + 1)
+    for (name, runs), color in zip(curves.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"],
+                                   strict=False):
+        seen, low, mean, high = spread(runs, grid)
+        ax.plot(grid[seen], mean, color=color, label=f"{name} (mean of {len(runs)})")
+        ax.fill_between(grid[seen], low, high, color=color, alpha=0.15, linewidth=0)
+    ax.set_xlabel("fitness evaluations")
+    ax.set_ylabel("best Kendall tau (train)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
 CAPTION_WIDTH = 80  # characters per caption line: 7.5-point monospace across a 6-inch figure
 CAPTION_LINE = 0.15  # inches per caption line
 
