@@ -43,7 +43,8 @@ _FUNCTIONS: dict[str, type[sympy.Function]] = {}
 
 class ginv(sympy.Function):  # noqa: N801 (the name is part of the keys)
     """``invert``: 1/x, 0 at 0 (the scalar pseudo-inverse). It is its own inverse and multiplicative
-    (``invert(x * y) = invert(x) * invert(y)`` holds at 0 as well), and ``div(x, y)`` is ``x * ginv(y)``;
+    (``invert(x * y) = invert(x) * invert(y)`` holds at 0 as well), commutes with ``abs``, and
+    ``div(x, y)`` is ``x * ginv(y)``;
     ``x * ginv(x)`` does not cancel."""
 
     @classmethod
@@ -58,6 +59,8 @@ class ginv(sympy.Function):  # noqa: N801 (the name is part of the keys)
             return sympy.Mul(*(cls(factor) for factor in arg.args))
         if isinstance(arg, sympy.Pow) and arg.exp.is_Integer and arg.exp > 0:
             return cls(arg.base) ** arg.exp
+        if isinstance(arg, sympy.Abs):  # 1/|x| = |1/x|, and 0 at 0 on both sides
+            return sympy.Abs(cls(arg.args[0]))
         return None
 
     def _eval_is_real(self):
