@@ -1,4 +1,4 @@
-"""How much memory a checked proxy needs on given statistics, known before it runs.
+"""How much memory and work a checked proxy needs on given statistics, known before it runs.
 
 The checker gives every sub-expression a symbolic shape over the dimensions of a site (``N``, ``O``, ``K``,
 ``P``, ``F_r``, see ``types``); the statistics of a batch of networks give those dimensions a value at
@@ -6,7 +6,11 @@ every site. Walking the interpreters' schedule (``ProxyGraph.steps``, which drop
 reader) with each value's size in bytes gives the peak. Counted: the packed inputs the proxy reads, every
 live intermediate, and a matrix primitive's working copies (its operands stacked by shape, and its
 per-stack results before they are joined). Not counted: torch's own scratch inside a kernel, which is
-small beside these.
+small beside these. The work is counted the same way, in two parts that run at very different rates:
+the elements every primitive but a matrix one reads and writes (``streamed``), and a matrix primitive's
+multiply-adds (its ``work`` entry in the registry: ``m·n·d`` for ``gram``, ``matmul``, ``pairwise`` and
+``hamming``, ``m³`` for ``slogdet``). A search rejects too slow a candidate by them: the same verdict on
+any machine and under any load, where timing a run gives neither.
 """
 
 from __future__ import annotations
@@ -69,14 +73,17 @@ class SiteDims:
 
     def numel(self, typed: Typed) -> float:
         """Elements of a value over every site (or network) of the batch."""
-        level = typed.type.level
+        return self.total(typed.type.level, typed.type.shape)
+
+    def total(self, level: str | None, factors: tuple[sympy.Expr, ...]) -> float:
+        """The product of ``factors`` (dimensions) summed over every site of ``level`` (1 for a constant)."""
         if level is None:
             return 1.0
         values = self.levels[level]
         sites = len(next(iter(values.values()))) if values else 0
-        if not typed.type.shape:
+        if not factors:
             return float(sites)
-        counts = _numel_function(typed.type.shape)(*(values.get(s, np.ones(sites)) for s in _SYMBOLS))
+        counts = _numel_function(factors)(*(values.get(s, np.ones(sites)) for s in _SYMBOLS))
         return float(np.sum(np.broadcast_to(counts, (sites,))))
 
 
@@ -87,16 +94,33 @@ def _numel_function(shape: tuple[sympy.Expr, ...]) -> Callable[..., np.ndarray]:
 
 @dataclass(frozen=True)
 class Cost:
-    """The peak of a proxy's memory on a batch, and the step where the largest value is made."""
+    """The peak of a proxy's memory on a batch, the step where the largest value is made, and the
+    proxy's work: elements streamed and multiply-adds (see the module docstring)."""
 
     peak_bytes: int
     largest: Node
     largest_bytes: int
+    streamed: float
+    multiply_adds: float
+
+
+def _work(typed: Typed, dims: SiteDims) -> tuple[float, float]:
+    """Elements streamed and multiply-adds of one step (none for an input or a literal)."""
+    node = typed.node
+    if not isinstance(node, Call):
+        return 0.0, 0.0
+    count = PRIMITIVES[node.op].work
+    if count is None:
+        return dims.numel(typed) + sum(dims.numel(a) for a in typed.args), 0.0
+    level = typed.args[0].type.level  # a matrix primitive's result is at its arguments' level
+    return 0.0, dims.total(level, count(tuple(a.type.shape for a in typed.args), typed.type.shape))
 
 
 def proxy_cost(graph: ProxyGraph, dims: SiteDims) -> Cost:
-    """The peak bytes of running ``graph`` (a compiled proxy's) on statistics of dimensions ``dims``."""
+    """The peak bytes and the work of running ``graph`` (a compiled proxy's) on statistics of
+    dimensions ``dims``."""
     live = peak = 0
+    streamed = multiply_adds = 0.0
     sizes: dict[Node, int] = {}
     largest, largest_bytes = graph.root, -1
     for step in graph.steps:
@@ -107,6 +131,8 @@ def proxy_cost(graph: ProxyGraph, dims: SiteDims) -> Cost:
         if isinstance(node, Call) and PRIMITIVES[node.op].kind == "matrix":
             working = size + sum(sizes[a] for a in step.args)  # stacked operands, per-stack results
         sizes[node] = size
+        elements, products = _work(step.typed, dims)
+        streamed, multiply_adds = streamed + elements, multiply_adds + products
         live += size
         peak = max(peak, live + working)
         if size > largest_bytes and not isinstance(node, Input):
@@ -114,4 +140,4 @@ def proxy_cost(graph: ProxyGraph, dims: SiteDims) -> Cost:
         for freed in step.frees:
             if not isinstance(freed, Input):  # packed inputs stay in the batch until it is scored
                 live -= sizes[freed]
-    return Cost(peak, largest, max(largest_bytes, 0))
+    return Cost(peak, largest, max(largest_bytes, 0), streamed, multiply_adds)

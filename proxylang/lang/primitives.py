@@ -33,10 +33,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import sympy
 import torch
 from torch import Tensor
 
 from proxylang.lang.types import NET, NET_DIMENSIONS, SCALAR, RuleError, Type, joint_level, require_matrix
+
+Shape = tuple[sympy.Expr, ...]
 
 Rule = Callable[[list[Type]], Type]
 
@@ -76,6 +79,10 @@ class Primitive:
     # None: it needs whole matrices
     row_blocks: str | None = None
     column_blocks: str | None = None
+    # work (``cost.proxy_cost``): the dimensions whose product counts a ``matrix`` primitive's
+    # multiply-adds at a site, from its arguments' shapes and its result's; None: the elements it reads
+    # and writes (every other primitive streams through its operands)
+    work: Callable[[tuple[Shape, ...], Shape], Shape] | None = None
 
 
 class Segments(Protocol):
@@ -245,6 +252,11 @@ def _abslog(x: Tensor) -> Tensor:
 
 
 GRAM_CHUNK = 1024  # columns per batched product in a gram of few, long rows
+
+
+def _inner_products(args: tuple[Shape, ...], out: Shape) -> Shape:
+    """Each entry of the result is an inner product along the rows of the first argument."""
+    return (*out, args[0][1])
 
 
 def _gram(x: Tensor) -> Tensor:
@@ -424,7 +436,7 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in [
              "all zeros where std x = 0 (a constant matrix)", "m×n → m×n",
              r"\operatorname{{z}}\left({0}\right)", matrix_to_same, idempotent=True),
     Primitive("gram", 1, "matrix", "X Xᵀ", "m×n → m×m", r"{0}{0}^{{\top}}", gram_rule, kernel=_gram,
-              latex_tight=True, column_blocks="sum"),
+              latex_tight=True, column_blocks="sum", work=_inner_products),
     # unary, matrix to scalar
     _reduce("sum", _sum, "Σ_ij x_ij", r"\sum\left({0}\right)", reducer=True, row_blocks="sum",
             column_blocks="sum"),
@@ -438,7 +450,8 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in [
             r"\overline{{\left|{0}\right|}}", reducer=True, row_blocks="mean",
             column_blocks="mean"),
     Primitive("slogdet", 1, "matrix", "ln |det X| (invalid when singular)", "m×m → scalar",
-              r"\ln\left|\det {0}\right|", square_to_scalar, kernel=_slogdet),
+              r"\ln\left|\det {0}\right|", square_to_scalar, kernel=_slogdet,
+              work=lambda args, out: (args[0][0],) * 3),
     # binary, elementwise (lt/gt/eq give 0.0/1.0); comparisons bind loosest and do not chain
     _elementwise("add", 2, torch.add, "x + y", r"{0} + {1}", infix="+", precedence=2, latex_infix=True,
                  symmetric=True, associative=True),
@@ -456,14 +469,14 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in [
                  keeps_finite=True, infix="==", precedence=1, symmetric=True),
     # binary, matrix
     Primitive("matmul", 2, "matrix", "X Y", "m×k, k×n → m×n", r"{0}\,{1}", matmul_rule, kernel=_matmul,
-              latex_tight=True),
+              latex_tight=True, work=_inner_products),
     Primitive("pairwise", 2, "matrix", "Euclidean distance between row i of X and row j of Y",
               "m×d, n×d → m×n", r"\operatorname{{dist}}\left({0}, {1}\right)", row_distance_rule,
-              kernel=_cdist),
+              kernel=_cdist, work=_inner_products),
     Primitive("hamming", 2, "matrix", "number of positions where rows i of X and j of Y differ in sign "
               "(codes x > 0), exact counts in float64", "m×d, n×d → m×n",
               r"\operatorname{{ham}}\left({0}, {1}\right)", row_distance_rule, kernel=_hamming,
-              keeps_finite=True),
+              keeps_finite=True, work=_inner_products),
     # binary, two matrices to one scalar
     _distance("cosine", _cosine, "Σ x y / (‖x‖ ‖y‖) over all elements; 0 where either is all zeros",
               r"\cos\left({0}, {1}\right)", symmetric=True),

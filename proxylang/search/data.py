@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from proxylang.executors import Executor, LocalExecutor
 from proxylang.lang.ast import Node
 from proxylang.lang.canonical import canonical_key
 from proxylang.lang.compile import CompiledProxy, compile_proxy
+from proxylang.lang.cost import Cost
 from proxylang.lang.pack import PackedStats, pack
 from proxylang.lang.printer import to_text
 from proxylang.schema import MAX_SEED, bounded, check_ranges
@@ -42,6 +42,15 @@ from proxylang.stats.profiles import DEFAULT_PROFILE, MAX_BATCH, MAX_RESOLUTION,
 
 # a score beyond this magnitude has overflowed in spirit even when it is still finite
 OVERFLOW = 1e30
+# how fast the compiled proxies of a search run on the 2-core CPU: elements streamed and multiply-adds
+# (proxylang.lang.cost) per second, fitted to the times of random candidates (benchmarks/work_rate.py)
+ELEMENTS_PER_SECOND = 4e8
+MULTIPLY_ADDS_PER_SECOND = 4e10
+
+
+def estimated_seconds(cost: Cost) -> float:
+    """How long a proxy of this cost runs on the 2-core CPU, from its work alone."""
+    return cost.streamed / ELEMENTS_PER_SECOND + cost.multiply_adds / MULTIPLY_ADDS_PER_SECOND
 
 
 @dataclass(frozen=True)
@@ -51,8 +60,10 @@ class DataConfig:
     ``holdout = 0`` takes every architecture left after train and validation. ``profile`` (with optional
     ``resolution`` and ``batch`` overrides) and ``stats_seed`` match ``proxylang eval``'s defaults so
     both share the statistics cache.
-    ``max_seconds`` rejects a candidate that takes longer on the *full* statistics of one network: thinning
-    hides the cost of e.g. ``hamming(G, G)`` (O x O x K), which would stall the holdout report.
+    ``max_seconds`` rejects a candidate that would take longer on the *full* statistics of one network:
+    thinning hides the cost of e.g. ``hamming(G, G)`` (O x O x K), which would stall the holdout report.
+    The time is estimated from the candidate's work (:func:`estimated_seconds`), not measured, so the same
+    seed rejects the same candidates on any machine under any load.
     """
 
     train: int = bounded(300, 1, 100_000)  # Kd on n archs has sd ~0.59/sqrt(n): 0.094 at 40, 0.033 at 300
@@ -134,7 +145,9 @@ def split_kendall(scores: np.ndarray, valid: np.ndarray, accuracy: np.ndarray) -
 
 class ProxyFitness:
     """Kendall tau of a proxy expression on the train split (fitness) and the validation split (watched);
-    the behaviour of a proxy is its ranks of the train archs, so a monotone map of a proxy is its clone.
+    the behaviour of a proxy is its ranks of the train archs, so a monotone map of a proxy is its clone,
+    and its cost is its estimated time on one network, so of two proxies with the same Kd the cheaper ranks
+    first.
 
     Read-only after construction, so forked search workers share it.
     """
@@ -142,7 +155,7 @@ class ProxyFitness:
     def __init__(self, train: Split, val: Split, presample: PackedStats, probe: PackedStats,
                  max_seconds: float = math.inf) -> None:
         self.train, self.val, self.presample = train, val, presample
-        self.probe, self.max_seconds = probe, max_seconds
+        self.probe, self.max_seconds = probe, max_seconds  # probe: full statistics of one network
 
     def compile(self, node: Node, presample: PackedStats | None = None) -> CompiledProxy:
         """The compiled proxy, calibrated on a pre-sample when it normalises (``norm_avt``)."""
@@ -160,9 +173,8 @@ class ProxyFitness:
     def __call__(self, node: Node) -> Fitness:
         try:
             proxy = self.compile(node)
-            start = time.perf_counter()
-            proxy(self.probe)
-            if time.perf_counter() - start > self.max_seconds:
+            seconds = estimated_seconds(proxy.check_memory(self.probe))
+            if seconds > self.max_seconds:
                 return Fitness(rejected="slow")
             scores, valid = _numpy(*proxy(self.train.stats))
             train, reason = split_kendall(scores, valid, self.train.accuracy)
@@ -173,7 +185,7 @@ class ProxyFitness:
             return Fitness(rejected="memory")
         except (ProxylangError, RuntimeError):  # RuntimeError: a kernel refused the shapes it met
             return Fitness(rejected="error")
-        return Fitness(train=train, val=val, behaviour=tuple(rankdata(scores).tolist()))
+        return Fitness(train=train, val=val, behaviour=tuple(rankdata(scores).tolist()), cost=seconds)
 
 
 def expression_operators() -> Operators[Node]:

@@ -15,11 +15,12 @@ One generation of the ``"evolution"`` strategy:
    mutation (``variation="or"``, DEAP's varOr), or crossover with that probability and then mutation
    (``"and"``, varAnd). A child an operator rejects, whose key was seen or that the screen refuses is
    redrawn, up to ``attempts`` draws per wanted child; a collapsed child is dropped after evaluation;
-4. elitism: the next population is the best ``population`` of old and new together, keeping only the
-   best of each group of clones when ``clone_rho`` is set: candidates whose fitness ``behaviour`` vectors
-   (a proxy's ranks of the training archs) correlate at ``clone_rho`` or more behave alike, whatever their
-   keys say (``abs(x)`` and ``x`` of a positive statistic, a monotone map of a scalar), and a population
-   full of one behaviour stops searching (measured: benchmarks/search_strength.py);
+4. elitism: the next population is the best ``population`` of old and new together (of equal fitness,
+   the lower ``cost`` ranks first: a cheaper proxy wins a tie). With ``clone_rho`` set it keeps only the
+   best of each group of clones: candidates whose fitness ``behaviour`` vectors (a proxy's ranks of the
+   training archs) correlate at ``clone_rho`` or more behave alike, whatever their keys say (``abs(x)``
+   and ``x`` of a positive statistic, a monotone map of a scalar), and a population full of one
+   behaviour stops searching (benchmarks/search_strength.py measures whether it helps);
 5. after ``patience`` generations without a better best, the population is reset to the best plus fresh
    random candidates (the paper's escape from a stale pool); ``patience=None`` never resets.
 
@@ -72,13 +73,15 @@ class Fitness:
     proxy score for an architecture) and a figure it only watches (``val``: Kendall tau on the validation
     archs). ``rejected`` names why a candidate collapsed (NaN, constant scores, ...); empty when usable.
     ``behaviour`` is what the candidate does (a proxy's ranks of the training archs), compared between
-    candidates to tell clones (``SearchConfig.clone_rho``); empty when the fitness gives none.
+    candidates to tell clones (``SearchConfig.clone_rho``); empty when the fitness gives none. ``cost``
+    (a proxy's work) breaks ties of ``train``: the cheaper candidate ranks first.
     """
 
     train: float = float("nan")
     val: float = float("nan")
     rejected: str = ""
     behaviour: tuple[float, ...] = ()
+    cost: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -229,6 +232,11 @@ class Evaluator:
         self._bound.close()
 
 
+def _better(a: Individual[Any], b: Individual[Any]) -> bool:
+    """A higher train fitness, or the same at a lower cost."""
+    return (-a.fitness.train, a.fitness.cost) < (-b.fitness.train, b.fitness.cost)
+
+
 def _standardised(behaviour: Sequence[float]) -> np.ndarray | None:
     """A behaviour scaled so that the dot product of two is their Pearson correlation (``None`` when
     there is none, or it is constant)."""
@@ -276,9 +284,11 @@ class Search(Generic[C]):
         else:
             self.state = load_checkpoint(self.checkpoint, operators, config, self.context, may_change)
 
-    def _rank(self, ind: Individual[C]) -> tuple[float, str]:
-        """Higher train fitness first; ties are broken by a text so the order never depends on arrival."""
-        return (-ind.fitness.train, ind.key if self.ops.order is None else self.ops.order(ind.candidate))
+    def _rank(self, ind: Individual[C]) -> tuple[float, float, str]:
+        """Higher train fitness first; ties go to the lower cost, then to a text so the order never
+        depends on arrival."""
+        text = ind.key if self.ops.order is None else self.ops.order(ind.candidate)
+        return (-ind.fitness.train, ind.fitness.cost, text)
 
     def _survivors(self, individuals: list[Individual[C]], rejections: Counter) -> list[Individual[C]]:
         """The best ``population`` individuals, at most one of each group of clones (``clone_rho``; the
@@ -424,8 +434,7 @@ class Search(Generic[C]):
         else:
             new = self._children(evaluator, rejections)
         st.population = self._survivors(st.population + new, rejections)
-        improved = bool(st.population) and (
-            st.best is None or st.population[0].fitness.train > st.best.fitness.train)
+        improved = bool(st.population) and (st.best is None or _better(st.population[0], st.best))
         if improved:
             st.best, st.stale = st.population[0], 0
         else:
@@ -496,7 +505,7 @@ class Search(Generic[C]):
         def individual(ind: Individual[C]) -> dict[str, Any]:
             return {"candidate": ops.encode(ind.candidate), "key": ind.key,
                     "train": ind.fitness.train, "val": ind.fitness.val,
-                    "behaviour": list(ind.fitness.behaviour)}
+                    "behaviour": list(ind.fitness.behaviour), "cost": ind.fitness.cost}
 
         return {"format": CHECKPOINT_FORMAT, "config": asdict(self.config), "context": self.context,
                 "rng": ops.rng.state(st.rng), "generation": st.generation, "evaluations": st.evaluations,
@@ -522,8 +531,9 @@ def _individual(data: Any, ops: Operators[C]) -> Individual[C]:
     train, val = (float(_typed(data[k], (int, float), k)) for k in ("train", "val"))
     behaviour = tuple(float(_typed(x, (int, float), "a behaviour value"))
                       for x in _typed(data.get("behaviour", []), list, "a behaviour"))
+    cost = float(_typed(data.get("cost", 0.0), (int, float), "a cost"))
     return Individual(ops.decode(data["candidate"]), _typed(data["key"], str, "a key"),
-                      Fitness(train, val, behaviour=behaviour))
+                      Fitness(train, val, behaviour=behaviour, cost=cost))
 
 
 def _state(data: dict[str, Any], ops: Operators[C]) -> SearchState[C]:

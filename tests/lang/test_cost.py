@@ -11,6 +11,7 @@ from proxylang.lang.compile import compile_proxy, pack
 from proxylang.lang.cost import SiteDims, proxy_cost
 from proxylang.lang.interpret import Fused
 from proxylang.lang.parse import parse
+from proxylang.lang.primitives import PRIMITIVES
 from proxylang.scoring.proxies import score_proxies
 from proxylang.stats.netstats import NetStats
 
@@ -79,3 +80,34 @@ def test_a_chunk_over_the_budget_is_scored_in_halves(real_stats, budget):
     budget(one // 2)
     with pytest.raises(MemoryBudgetError):
         score_proxies({"p": proxy}, real_stats, chunk=3, desc=None)
+
+
+def _sites(stats: list[NetStats], name: str) -> list[tuple[int, ...]]:
+    return [tuple(t.shape) for s in stats for t in s.tensors(name)]
+
+
+def test_work_counts_elements_streamed_and_the_multiply_adds_of_matrix_primitives(real_stats):
+    dims = SiteDims.of(real_stats)
+    w = sum(o * k for o, k in _sites(real_stats, "W"))
+    sites = len(_sites(real_stats, "W"))
+
+    def work(text: str) -> tuple[float, float]:
+        cost = proxy_cost(compile_proxy(parse(text)).graph, dims)
+        return cost.streamed, cost.multiply_adds
+
+    assert work("sum(abs(W))") == ((w + w) + (w + sites), 0)  # abs reads and writes W; sum reads, writes one
+    assert work("sum(W * G)") == (3 * w + (w + sites), 0)
+    gram = sum(o * o * k for o, k in _sites(real_stats, "W"))
+    assert work("sum(gram(W))") == (sum(o * o for o, _ in _sites(real_stats, "W")) + sites, gram)
+    relu = _sites(real_stats, "R")  # N x F_r at every ReLU site
+    batches = [s.batch_size for s in real_stats]
+    streamed = sum(n * n for n, _ in relu) + sum(b * b for b in batches)  # layersum reads and writes
+    products = (sum(n * n * f for n, f in relu)  # gram: an inner product per entry
+                + sum(b ** 3 for b in batches))  # slogdet of one N x N matrix per network
+    assert work("slogdet(layersum(gram(R)))") == (streamed, products)
+
+
+def test_every_matrix_primitive_counts_its_work():
+    """A matrix primitive's cost is not the elements it streams; without a ``work`` entry a new one
+    (say an O x O x K product) would pass as cheap."""
+    assert [p.name for p in PRIMITIVES.values() if p.kind == "matrix" and p.work is None] == []

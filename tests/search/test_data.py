@@ -6,9 +6,17 @@ import numpy as np
 import pytest
 
 from proxylang.errors import ProxylangError
-from proxylang.lang.compile import pack
+from proxylang.lang.compile import CompiledProxy, compile_proxy, pack
+from proxylang.lang.cost import SiteDims, proxy_cost
 from proxylang.lang.parse import parse
-from proxylang.search.data import DataConfig, ProxyFitness, Split, collapse_reason, split_archs
+from proxylang.search.data import (
+    DataConfig,
+    ProxyFitness,
+    Split,
+    collapse_reason,
+    estimated_seconds,
+    split_archs,
+)
 
 ARCHS = [f"({i}, 0)" for i in range(40)]
 
@@ -70,3 +78,22 @@ def test_a_proxy_behaves_as_its_ranks_of_the_train_archs(real_stats):
     scores = [float(sum(w.abs().sum() for w in s.W)) for s in real_stats]
     assert weights.behaviour == tuple(float(r) for r in np.argsort(np.argsort(scores)) + 1)
     assert fitness(parse("sum(abs(W)) * 3")).behaviour == weights.behaviour
+
+
+def test_a_candidate_is_slow_by_its_estimated_work_and_the_probe_never_runs(real_stats, monkeypatch):
+    """The verdict comes from the work on one network's full statistics, not a clock: the same on any
+    machine under any load."""
+    packed, probe = pack(real_stats), pack(real_stats[:1])
+    split = Split(["a", "b", "c"], np.array([1.0, 2.0, 3.0]), packed)
+    heavy = parse("sum(exp(W) * exp(G)) + sum(gram(W) / 3)")
+    seconds = estimated_seconds(proxy_cost(compile_proxy(heavy).graph, SiteDims.of(probe)))
+    scored = []
+    original = CompiledProxy.__call__
+    monkeypatch.setattr(CompiledProxy, "__call__",
+                        lambda self, stats: scored.append(stats) or original(self, stats))
+    just_under = ProxyFitness(split, split, packed, probe, max_seconds=seconds * 1.01)
+    just_over = ProxyFitness(split, split, packed, probe, max_seconds=seconds * 0.99)
+    assert just_under(heavy).cost == seconds  # which breaks ties of Kd in the search
+    assert just_over(heavy).rejected == "slow"
+    assert just_over(parse("sum(W)")).ok  # far less work
+    assert scored and not any(stats is probe for stats in scored)

@@ -201,6 +201,15 @@ def test_the_screen_refuses_before_evaluation_and_order_breaks_ties():
     assert [i.candidate for i in result.population] == sorted(i.candidate for i in result.population)
 
 
+def test_of_equal_fitness_the_cheaper_candidate_ranks_first():
+    """Cost (a proxy's work) breaks ties before the key: ``cost = -x`` puts the largest integers first,
+    where the key alone would put them in text order."""
+    result = Search(toy_operators(NUMPY_RANDOM), lambda x: Fitness(train=0.5, val=0.5, cost=-x), EVOLVE).run()
+    assert [i.candidate for i in result.population] == sorted((i.candidate for i in result.population),
+                                                              reverse=True)
+    assert result.best.candidate == max(i.candidate for i in result.population)
+
+
 def test_a_required_fill_that_cannot_be_met_is_an_error():
     draws = []
     ops = toy_operators(PYTHON_RANDOM, screen=lambda x: draws.append(x) or "too slow")
