@@ -74,7 +74,7 @@ class Fitness:
     archs). ``rejected`` names why a candidate collapsed (NaN, constant scores, ...); empty when usable.
     ``behaviour`` is what the candidate does (a proxy's ranks of the training archs), compared between
     candidates to tell clones (``SearchConfig.clone_rho``); empty when the fitness gives none. ``cost``
-    (a proxy's work) breaks ties of ``train``: the cheaper candidate ranks first.
+    (a proxy's estimated time) breaks ties of ``train``: the cheaper candidate ranks first.
     """
 
     train: float = float("nan")
@@ -230,11 +230,6 @@ class Evaluator:
 
     def close(self) -> None:
         self._bound.close()
-
-
-def _better(a: Individual[Any], b: Individual[Any]) -> bool:
-    """A higher train fitness, or the same at a lower cost."""
-    return (-a.fitness.train, a.fitness.cost) < (-b.fitness.train, b.fitness.cost)
 
 
 def _standardised(behaviour: Sequence[float]) -> np.ndarray | None:
@@ -434,7 +429,9 @@ class Search(Generic[C]):
         else:
             new = self._children(evaluator, rejections)
         st.population = self._survivors(st.population + new, rejections)
-        improved = bool(st.population) and (st.best is None or _better(st.population[0], st.best))
+        # a better best: a higher train fitness, or the same at a lower cost (not merely another text)
+        improved = bool(st.population) and (
+            st.best is None or self._rank(st.population[0])[:2] < self._rank(st.best)[:2])
         if improved:
             st.best, st.stale = st.population[0], 0
         else:
