@@ -1,12 +1,13 @@
 """Does a search variant find better proxies than random search at the same number of evaluations?
 
-One search seed decides a lot: on micro, seed 0's evolution beat random search and seed 1's lost. This
+One search seed decides a lot: one seed's evolution can beat random search and another's lose. This
 script runs each variant of ``proxylang evolve``'s search (the default config with a few settings
 changed) and random search for several search seeds, on the default data split and statistics (the
 cache ``proxylang evolve`` fills), every run capped at the same number of fitness evaluations, and
 prints each run's best train Kd (the fitness) at a few budgets, their mean over seeds, and the best
 proxies' validation Kd. Runs go to ``--workers`` processes of one torch thread each; the fitness is
-the one evolve uses, probe included, so a loaded machine can reject a few more slow candidates.
+the one evolve uses (slow candidates rejected by their estimated time), so the results do not depend on
+the machine's load.
 
     python benchmarks/search_strength.py --space micro [--seeds 0,1,2] [--evaluations 320]
         [--variants evolution,clones,random] [--workers 2] [--json out.json] [--plot curves.png]
